@@ -1,0 +1,165 @@
+"""Django settings, read from the environment (see .env.example for every variable).
+
+With nothing set but DJANGO_DEBUG, the project runs on embedded defaults: SQLite, the in-memory
+channel layer and the local-memory cache. REDIS_URL and DATABASE_URL switch to shared services.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A .env file fills in variables the environment does not set; DJANGO_ENV_FILE points elsewhere.
+ENV_FILE = Path(env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")))
+if ENV_FILE.is_file():
+    env.read_env(ENV_FILE)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=on for development).")
+    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "daphne",  # makes runserver serve ASGI, WebSockets included
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "realtime",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Shared services. Without REDIS_URL everything lives in this one process, which is right for
+# development and tests; any deployment with more than one worker process needs REDIS_URL.
+REDIS_URL = env.str("REDIS_URL", default="")
+# Namespace for this project's keys, so that several projects (or test runs) can share one Redis.
+REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="{{ cookiecutter.project_slug }}")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # socket_timeout=None: the layer's reader blocks on idle groups by design, and
+                # redis-py's default read timeout kills idle sockets (channels_redis#422).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "prefix": f"{REDIS_KEY_PREFIX}:channels",
+            },
+        },
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{REDIS_KEY_PREFIX}:cache",
+            # Fail fast when Redis is unreachable instead of hanging a request.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        },
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            # LocMem evicts at 300 entries by default: valid tickets would vanish under load.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        },
+    }
+
+REST_FRAMEWORK = {
+    # Bearer JWTs only: a session cookie does not authenticate the API (no CSRF surface).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_TOKEN_LIFETIME", default=300)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(
+        seconds=env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86400)
+    ),
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "ALGORITHM": "HS256",
+    # Tokens name who issued them and for whom: a token from another service sharing the key
+    # is refused.
+    "AUDIENCE": env.str("JWT_AUDIENCE", default="{{ cookiecutter.project_slug }}"),
+    "ISSUER": env.str("JWT_ISSUER", default="{{ cookiecutter.project_slug }}"),
+    "LEEWAY": env.int("JWT_LEEWAY", default=0),
+    "UPDATE_LAST_LOGIN": False,
+}
+
+# WebSocket handshakes.
+# Browsers always send Origin; native apps and servers usually do not, and cannot be
+# cross-site-hijacked, so a missing Origin is allowed. Set to off to require one.
+WS_ALLOW_MISSING_ORIGIN = env.bool("WS_ALLOW_MISSING_ORIGIN", default=True)
+{%- if cookiecutter.auth_mode == "ticket" %}
+
+# WebSocket tickets: how many seconds one lives unredeemed, and how often a user may ask for one.
+WS_TICKET_TTL = env.int("WS_TICKET_TTL", default=30)
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "ws_ticket": env.str("WS_TICKET_THROTTLE_RATE", default="60/min"),
+}
+{%- endif %}

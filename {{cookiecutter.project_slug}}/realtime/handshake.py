@@ -1,0 +1,102 @@
+"""The parts of a WebSocket handshake that every auth mode shares.
+
+- the origin policy: an Origin header must name an allowed host; a missing one is allowed
+  (non-browser clients) unless WS_ALLOW_MISSING_ORIGIN is off;
+- reading one credential from the query string, strictly;
+- refusing the handshake (HTTP 403) without touching the channel layer.
+"""
+
+from urllib.parse import parse_qsl
+
+from channels.middleware import BaseMiddleware
+from channels.security.websocket import OriginValidator, WebsocketDenier
+from django.conf import settings
+
+# Every credential parameter any mode knows. A handshake that carries one the baked mode does not
+# use is refused, so a misconfigured client fails loudly instead of leaking a token into URLs.
+CREDENTIAL_PARAMS = ("token", "ticket")
+
+# Longer query strings or more parameters than this are refused before parsing.
+MAX_QUERY_STRING_BYTES = 8192
+MAX_QUERY_PARAMS = 16
+
+
+class HandshakeDenier(WebsocketDenier):
+    """Channels' denier minus the channel layer: a refusal costs no I/O, works with Redis down."""
+
+    channel_layer_alias = None
+
+
+deny_handshake = HandshakeDenier.as_asgi()
+
+
+class AllowedHostsOriginValidator(OriginValidator):
+    """Channels' Origin check on ALLOWED_HOSTS (read per handshake), plus a missing-Origin policy.
+
+    Browsers send Origin on every WebSocket handshake, and a cross-site page cannot remove it, so
+    checking it stops cross-site WebSocket hijacking. Clients that are not browsers usually send
+    none; they are allowed unless WS_ALLOW_MISSING_ORIGIN is off.
+    """
+
+    def __init__(self, application):
+        super().__init__(application, allowed_origins=())
+
+    def valid_origin(self, parsed_origin):
+        if parsed_origin is None:
+            return settings.WS_ALLOW_MISSING_ORIGIN
+        return self.validate_origin(parsed_origin)
+
+    def validate_origin(self, parsed_origin):
+        allowed_hosts = settings.ALLOWED_HOSTS
+        if settings.DEBUG and not allowed_hosts:
+            allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
+        return any(
+            pattern == "*" or self.match_allowed_origin(parsed_origin, pattern)
+            for pattern in allowed_hosts
+        )
+
+
+def query_credential(scope, name: str) -> str | None:
+    """The value of the one `name` parameter in the query string, or None if it cannot be trusted.
+
+    None when the query string is oversized or malformed (not ASCII, percent-encoded bytes that are
+    not UTF-8), when `name` is absent, empty or repeated, or when another mode's credential
+    parameter is present.
+    """
+    raw = scope.get("query_string", b"")
+    if len(raw) > MAX_QUERY_STRING_BYTES:
+        return None
+    try:
+        pairs = parse_qsl(
+            raw.decode("ascii"),
+            keep_blank_values=True,
+            errors="strict",
+            max_num_fields=MAX_QUERY_PARAMS,
+        )
+    except (UnicodeDecodeError, ValueError):
+        return None
+    values = [value for key, value in pairs if key == name]
+    foreign = any(key in CREDENTIAL_PARAMS and key != name for key, _ in pairs)
+    if foreign or len(values) != 1 or not values[0]:
+        return None
+    return values[0]
+
+
+class QueryCredentialAuthMiddleware(BaseMiddleware):
+    """Authenticate a WebSocket by one query-string credential, or refuse the handshake.
+
+    Subclasses name the parameter and turn its value into an active user (or None). The user is
+    put in scope["user"]; the inner application only ever sees authenticated connections.
+    """
+
+    query_param: str
+
+    async def authenticate(self, credential: str):
+        raise NotImplementedError
+
+    async def __call__(self, scope, receive, send):
+        credential = query_credential(scope, self.query_param)
+        user = await self.authenticate(credential) if credential is not None else None
+        if user is None:
+            return await deny_handshake(scope, receive, send)
+        return await super().__call__({**scope, "user": user}, receive, send)

@@ -1,0 +1,56 @@
+"""One-time WebSocket tickets, kept in Django's cache (Redis when REDIS_URL is set).
+
+A ticket is 256 random bits, lives WS_TICKET_TTL seconds, and is redeemed at most once: redeeming
+deletes it, and only the caller whose delete removed the key wins. Deletion is atomic in Redis and
+in the local-memory cache, so this holds between concurrent handshakes and between processes.
+"""
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+
+KEY_PREFIX = "ws-ticket:"
+# secrets.token_urlsafe(32) is always 43 characters of the URL-safe base64 alphabet.
+TICKET_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+@dataclass(frozen=True)
+class RedeemedTicket:
+    """The user a ticket was issued to, and when the access token it was issued from expires."""
+
+    user: object
+    token_expires_at: int | None
+
+
+def issue_ticket(user, token_expires_at: int | None = None) -> str:
+    """Store a new ticket for `user` and return it."""
+    ticket = secrets.token_urlsafe(32)
+    cache.set(
+        KEY_PREFIX + ticket,
+        {"user_id": user.pk, "token_expires_at": token_expires_at},
+        timeout=settings.WS_TICKET_TTL,
+    )
+    return ticket
+
+
+async def redeem_ticket(ticket: str) -> RedeemedTicket | None:
+    """Consume `ticket` and return who it was for, or None if it is unknown, used, or expired.
+
+    Also None when the user has been deleted or deactivated since the ticket was issued.
+    """
+    # What cannot be a ticket is never looked up (nor turned into a cache key).
+    if not TICKET_PATTERN.fullmatch(ticket):
+        return None
+    key = KEY_PREFIX + ticket
+    claims = await cache.aget(key)
+    # Exactly-once: of all the handshakes that read the claims, only one deletes the key.
+    if claims is None or not await cache.adelete(key):
+        return None
+    user = await get_user_model()._default_manager.filter(pk=claims["user_id"]).afirst()
+    if user is None or not user.is_active:
+        return None
+    return RedeemedTicket(user=user, token_expires_at=claims["token_expires_at"])

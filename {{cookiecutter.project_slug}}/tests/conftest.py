@@ -1,0 +1,156 @@
+"""Fixtures shared by every test: users, tokens, WebSocket connections, and isolation on Redis.
+
+Set REDIS_URL and/or DATABASE_URL to run the same suite against real services. With
+REQUIRE_SERVICES=1 (CI), a test that needs Redis fails instead of skipping when it is not set.
+"""
+
+import os
+import uuid
+
+import pytest
+import redis
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.test import override_settings
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from config.asgi import application
+from tests.credentials import ws_query_for
+
+ALLOWED_ORIGIN = b"http://localhost"
+PASSWORD = "correct horse battery staple"
+
+
+def services_required() -> bool:
+    return os.environ.get("REQUIRE_SERVICES", "") not in ("", "0")
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """The Redis under test; skips (or, with REQUIRE_SERVICES=1, fails) without REDIS_URL."""
+    if not settings.REDIS_URL:
+        message = "needs Redis: set REDIS_URL"
+        if services_required():
+            pytest.fail(f"{message} (REQUIRE_SERVICES is set)")
+        pytest.skip(message)
+    return settings.REDIS_URL
+
+
+def delete_keys(url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_redis_keys():
+    """On Redis, write under a prefix of this run's own and delete exactly those keys afterwards."""
+    if not settings.REDIS_URL:
+        yield None
+        return
+    prefix = f"{settings.REDIS_KEY_PREFIX}:test-{uuid.uuid4().hex[:12]}"
+    layers = settings.CHANNEL_LAYERS
+    caches = settings.CACHES
+    with override_settings(
+        REDIS_KEY_PREFIX=prefix,
+        CHANNEL_LAYERS={
+            "default": {
+                **layers["default"],
+                "CONFIG": {**layers["default"]["CONFIG"], "prefix": f"{prefix}:channels"},
+            }
+        },
+        CACHES={"default": {**caches["default"], "KEY_PREFIX": f"{prefix}:cache"}},
+    ):
+        try:
+            yield prefix
+        finally:
+            delete_keys(settings.REDIS_URL, prefix)
+
+
+@pytest.fixture(autouse=True)
+def empty_cache(isolated_redis_keys):
+    """Each test starts with no tickets and no throttle history."""
+    if isolated_redis_keys:
+        delete_keys(settings.REDIS_URL, f"{isolated_redis_keys}:cache")
+    else:
+        cache.clear()
+
+
+@pytest.fixture
+def make_user(transactional_db):
+    """Create users; committed, so that the server's threads and event loop see them."""
+
+    def make(username="alice", **fields):
+        return get_user_model().objects.create_user(username=username, password=PASSWORD, **fields)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def other_user(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def tokens():
+    """`tokens(user)` -> (access, refresh) as strings, minted by simplejwt."""
+
+    def mint(for_user):
+        refresh = RefreshToken.for_user(for_user)
+        return str(refresh.access_token), str(refresh)
+
+    return mint
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+async def communicator(transactional_db):
+    """`communicator(path, query=..., origin=...)`: a WebsocketCommunicator on the full ASGI stack.
+
+    Every communicator it made is disconnected at teardown, which also re-raises any exception the
+    application raised. Consumers touch the database (Channels closes stale connections on every
+    message), and the auth middleware reads users from other threads: hence transactional_db.
+    """
+    made = []
+
+    def make(path="/ws/chat/lobby/", query="", origin=ALLOWED_ORIGIN):
+        url = f"{path}?{query}" if query else path
+        headers = [(b"origin", origin)] if origin is not None else []
+        made.append(WebsocketCommunicator(application, url, headers=headers))
+        return made[-1]
+
+    yield make
+    for comm in made:
+        await comm.disconnect()
+
+
+@pytest.fixture
+def ws_query(tokens):
+    """`await ws_query(user)` -> the query string that authenticates `user` in this mode."""
+
+    async def query(for_user):
+        return await ws_query_for(for_user, tokens)
+
+    return query
+
+
+async def assert_refused(comm):
+    """The handshake is refused (a close before accept: HTTP 403), and nothing else is sent."""
+    connected, _ = await comm.connect()
+    assert connected is False
+    assert await comm.receive_nothing()

@@ -1,0 +1,11 @@
+"""How tests authenticate a WebSocket in this mode: the access JWT in the query string."""
+
+
+async def ws_query_for(user, tokens) -> str:
+    access, _ = tokens(user)
+    return f"token={access}"
+
+
+def live_ws_query_for(server, username="alice") -> str:
+    """The same, against a running server over HTTP."""
+    return f"token={server.access_token(username)}"

@@ -1,0 +1,25 @@
+"""How tests authenticate a WebSocket in this mode: a ticket from the real endpoint."""
+
+from asgiref.sync import sync_to_async
+from rest_framework.test import APIClient
+
+
+async def ws_query_for(user, tokens) -> str:
+    access, _ = tokens(user)
+
+    @sync_to_async
+    def post_for_ticket():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+        return client.post("/api/ws-ticket/")
+
+    response = await post_for_ticket()
+    assert response.status_code == 201, response.content
+    return f"ticket={response.json()['ticket']}"
+
+
+def live_ws_query_for(server, username="alice") -> str:
+    """The same, against a running server over HTTP."""
+    status, body = server.post_json("/api/ws-ticket/", bearer=server.access_token(username))
+    assert status == 201, body
+    return f"ticket={body['ticket']}"

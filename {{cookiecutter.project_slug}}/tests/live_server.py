@@ -1,0 +1,172 @@
+"""Real server processes for end-to-end tests: uvicorn (or runserver) on 127.0.0.1, a free port.
+
+Each server runs on a throwaway, migrated SQLite database of its own, so a test never touches a
+developer's database, and shares REDIS_URL (under the test run's key prefix) when it is set.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+USERS = {"alice": "correct horse battery staple", "bob": "correct horse battery staple"}
+
+CREATE_USERS = f"""
+from django.contrib.auth import get_user_model
+for name, password in {USERS!r}.items():
+    get_user_model().objects.create_user(username=name, password=password)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(database: Path, redis_key_prefix: str | None, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_ENV_FILE": os.devnull,  # ignore the developer's .env
+        "DJANGO_DEBUG": "off",
+        "DJANGO_SECRET_KEY": "live-server-tests-secret-key-" + "x" * 32,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+    if redis_key_prefix:
+        env["REDIS_KEY_PREFIX"] = redis_key_prefix
+    return env
+
+
+def migrated_database(directory: Path) -> Path:
+    """A SQLite database with the schema and the users in USERS."""
+    database = directory / "template.sqlite3"
+    env = server_env(database, None)
+    manage = [sys.executable, "manage.py"]
+    subprocess.run(
+        [*manage, "migrate", "--noinput"], cwd=PROJECT_DIR, env=env, check=True, capture_output=True
+    )
+    subprocess.run(
+        [*manage, "shell", "-c", CREATE_USERS],
+        cwd=PROJECT_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return database
+
+
+class LiveServer:
+    """One server process. Use as a context manager; it is stopped by its pid on exit."""
+
+    def __init__(
+        self, workdir: Path, template_db: Path, redis_key_prefix=None, kind="uvicorn", **env
+    ):
+        self.port = free_port()
+        self.kind = kind
+        self.log_path = workdir / f"{kind}-{self.port}.log"
+        database = workdir / f"db-{self.port}.sqlite3"
+        shutil.copy(template_db, database)
+        self.env = server_env(database, redis_key_prefix, **env)
+        self.process = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        if self.kind == "runserver":
+            return [
+                sys.executable,
+                "manage.py",
+                "runserver",
+                f"127.0.0.1:{self.port}",
+                "--noreload",
+            ]
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+
+    def __enter__(self):
+        self.log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            self.command(), cwd=PROJECT_DIR, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        self.wait_until_listening()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
+        self.log.close()
+
+    def wait_until_listening(self, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.output()}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
+            ):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"server not listening after {timeout}s:\n{self.output()}")
+
+    def stop(self, timeout=10.0) -> float:
+        """SIGTERM, then wait; returns the seconds the process took to exit (kills it if stuck)."""
+        if self.process.poll() is not None:
+            return 0.0
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        return time.monotonic() - started
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def post_json(self, path: str, payload=None, bearer: str | None = None):
+        """POST JSON; returns (status, parsed body)."""
+        headers = {"Content-Type": "application/json"}
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        request = urllib.request.Request(  # noqa: S310 (an http:// URL on loopback)
+            self.http_url + path, json.dumps(payload or {}).encode(), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def access_token(self, username="alice") -> str:
+        status, body = self.post_json(
+            "/api/token/", {"username": username, "password": USERS[username]}
+        )
+        assert status == 200, body
+        return body["access"]

@@ -1,0 +1,118 @@
+"""End to end against real server processes: what a client on the network sees."""
+
+import asyncio
+import json
+import signal
+import socket
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from tests.credentials import live_ws_query_for
+from tests.live_server import LiveServer, migrated_database
+
+pytestmark = pytest.mark.server
+
+ORIGIN = "http://localhost"
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory):
+    return migrated_database(tmp_path_factory.mktemp("live-db"))
+
+
+@pytest.fixture
+def server_process(tmp_path, template_db, isolated_redis_keys):
+    """`server_process(kind="uvicorn")` -> a started LiveServer, stopped at teardown."""
+    servers = []
+
+    def start(kind="uvicorn", **env):
+        server = LiveServer(tmp_path, template_db, isolated_redis_keys, kind=kind, **env)
+        servers.append(server.__enter__())
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+async def chat(ws, message):
+    await ws.send(json.dumps({"message": message}))
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "runserver"])
+async def test_server_serves_tokens_and_chat(server_process, kind):
+    server = server_process(kind)
+    query = await asyncio.to_thread(live_ws_query_for, server)
+
+    async with connect(f"{server.ws_url}/ws/chat/lobby/?{query}", origin=ORIGIN) as ws:
+        reply = await chat(ws, "over the wire")
+
+    assert reply == {
+        "type": "chat.message",
+        "room": "lobby",
+        "user": "alice",
+        "message": "over the wire",
+    }
+
+
+@pytest.mark.parametrize("query", ["", "token=nope", "ticket=nope"])
+async def test_refused_handshake_is_http_403(server_process, query):
+    server = server_process()
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{server.ws_url}/ws/chat/lobby/?{query}", origin=ORIGIN):
+            pass
+    assert refused.value.response.status_code == 403
+    assert "Traceback" not in server.output()
+
+
+async def test_server_exits_promptly_on_sigterm_after_refused_and_dropped_connections(
+    server_process,
+):
+    server = server_process()
+    for query in ("", "token=nope", "ticket=nope"):
+        with pytest.raises(InvalidStatus):
+            async with connect(f"{server.ws_url}/ws/chat/lobby/?{query}", origin=ORIGIN):
+                pass
+    # A client that vanishes without a closing handshake, and one that stays connected.
+    query = await asyncio.to_thread(live_ws_query_for, server)
+    dropped = await connect(f"{server.ws_url}/ws/chat/lobby/?{query}", origin=ORIGIN)
+    await chat(dropped, "about to vanish")
+    dropped.transport.abort()
+    query = await asyncio.to_thread(live_ws_query_for, server, "bob")
+    async with connect(f"{server.ws_url}/ws/chat/lobby/?{query}", origin=ORIGIN) as open_ws:
+        await chat(open_ws, "still here at shutdown")
+        seconds = await asyncio.to_thread(server.stop)
+
+    assert seconds < 5, f"took {seconds:.1f}s to exit:\n{server.output()}"
+    # uvicorn finishes its shutdown, then re-raises SIGTERM so that the exit status reports it.
+    assert server.process.returncode in (0, -signal.SIGTERM), server.output()
+    assert "Finished server process" in server.output()
+    assert "Traceback" not in server.output()
+
+
+async def test_socket_idle_on_redis_for_20s_still_chats(redis_url, server_process):
+    server = server_process()
+    alice_query = await asyncio.to_thread(live_ws_query_for, server, "alice")
+    bob_query = await asyncio.to_thread(live_ws_query_for, server, "bob")
+    async with (
+        connect(f"{server.ws_url}/ws/chat/idle/?{alice_query}", origin=ORIGIN) as alice,
+        connect(f"{server.ws_url}/ws/chat/idle/?{bob_query}", origin=ORIGIN) as bob,
+    ):
+        await asyncio.sleep(21)  # longer than redis-py's default 5 s socket timeout, several times
+        assert (await chat(alice, "still there?"))["message"] == "still there?"
+        assert json.loads(await asyncio.wait_for(bob.recv(), timeout=5))["user"] == "alice"
+        seconds = await asyncio.to_thread(server.stop)
+
+    assert seconds < 5, f"took {seconds:.1f}s to exit:\n{server.output()}"
+    assert "TimeoutError" not in server.output(), server.output()
+    assert "Traceback" not in server.output()
+
+
+def test_port_is_released_after_stop(server_process):
+    server = server_process()
+    server.stop()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", server.port))

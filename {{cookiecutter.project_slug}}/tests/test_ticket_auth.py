@@ -1,0 +1,165 @@
+"""Ticket mode: a bearer access JWT buys a one-time ticket; the ticket opens exactly one socket."""
+
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from config.asgi import application
+from realtime.tickets import issue_ticket
+from tests.conftest import ALLOWED_ORIGIN, assert_refused
+
+TICKET_URL = "/api/ws-ticket/"
+
+
+def post_for_ticket(api_client, bearer):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {bearer}")
+    return api_client.post(TICKET_URL)
+
+
+# The endpoint
+
+
+def test_access_token_buys_a_ticket(api_client, user, tokens, settings):
+    access, _ = tokens(user)
+
+    response = post_for_ticket(api_client, access)
+
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"ticket", "expires_in"}
+    assert body["expires_in"] == settings.WS_TICKET_TTL
+    assert len(body["ticket"]) >= 22  # 128 bits or more of URL-safe base64
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_each_ticket_is_new(api_client, user, tokens):
+    access, _ = tokens(user)
+    tickets = {post_for_ticket(api_client, access).json()["ticket"] for _ in range(5)}
+    assert len(tickets) == 5
+
+
+def test_no_credential_gets_401(api_client, db):
+    response = api_client.post(TICKET_URL)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_refresh_token_gets_401(api_client, user, tokens):
+    _, refresh = tokens(user)
+    assert post_for_ticket(api_client, refresh).status_code == 401
+
+
+def test_session_cookie_alone_gets_401(api_client, user):
+    api_client.force_login(user)
+    assert api_client.post(TICKET_URL).status_code == 401
+
+
+def test_get_is_not_allowed(api_client, user, tokens):
+    access, _ = tokens(user)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert api_client.get(TICKET_URL).status_code == 405
+
+
+def test_ticket_is_not_a_bearer_token(api_client, user, tokens):
+    access, _ = tokens(user)
+    ticket = post_for_ticket(api_client, access).json()["ticket"]
+    assert post_for_ticket(api_client, ticket).status_code == 401
+
+
+# Redeeming
+
+
+async def ticket_for(user):
+    return await sync_to_async(issue_ticket)(user)
+
+
+async def test_ticket_connects_as_its_user(communicator, ws_query, user):
+    comm = communicator(query=await ws_query(user))
+
+    connected, _ = await comm.connect()
+
+    assert connected
+    await comm.send_json_to({"message": "hi"})
+    assert (await comm.receive_json_from())["user"] == "alice"
+
+
+async def test_ticket_works_once(communicator, user):
+    ticket = await ticket_for(user)
+    first = communicator(query=f"ticket={ticket}")
+    assert (await first.connect())[0]
+
+    await assert_refused(communicator(query=f"ticket={ticket}"))
+
+
+async def test_concurrent_redeems_of_one_ticket_admit_exactly_one(user):
+    ticket = await ticket_for(user)
+    comms = [
+        WebsocketCommunicator(
+            application, f"/ws/chat/lobby/?ticket={ticket}", headers=[(b"origin", ALLOWED_ORIGIN)]
+        )
+        for _ in range(20)
+    ]
+
+    results = await asyncio.gather(*(comm.connect() for comm in comms))
+
+    assert sum(connected for connected, _ in results) == 1
+    for comm in comms:
+        await comm.disconnect()
+
+
+async def test_expired_ticket_is_refused(communicator, user, settings):
+    settings.WS_TICKET_TTL = 1
+    ticket = await ticket_for(user)
+    await asyncio.sleep(1.2)
+    await assert_refused(communicator(query=f"ticket={ticket}"))
+
+
+async def test_ticket_of_user_deactivated_since_is_refused(communicator, user):
+    ticket = await ticket_for(user)
+    user.is_active = False
+    await sync_to_async(user.save)()
+    await assert_refused(communicator(query=f"ticket={ticket}"))
+
+
+async def test_ticket_of_user_deleted_since_is_refused(communicator, user):
+    ticket = await ticket_for(user)
+    await sync_to_async(user.delete)()
+    await assert_refused(communicator(query=f"ticket={ticket}"))
+
+
+@pytest.mark.parametrize(
+    "ticket",
+    ["", "unknown", "A" * 43, "A" * 5000, "caf\u00e9" * 11, "a b", "a\nb", "*", "a" * 42 + "*"],
+)
+async def test_unknown_or_malformed_ticket_is_refused(communicator, db, ticket):
+    from urllib.parse import quote
+
+    await assert_refused(communicator(query=f"ticket={quote(ticket)}"))
+
+
+async def test_access_jwt_as_ticket_is_refused(communicator, user, tokens):
+    access, _ = tokens(user)
+    await assert_refused(communicator(query=f"ticket={access}"))
+
+
+async def test_token_parameter_is_refused_in_this_mode(communicator, user, tokens):
+    access, _ = tokens(user)
+    await assert_refused(communicator(query=f"token={access}"))
+    # Even next to a valid ticket: the client is putting a JWT in a URL.
+    ticket = await ticket_for(user)
+    await assert_refused(communicator(query=f"ticket={ticket}&token={access}"))
+
+
+async def test_ticket_remembers_when_its_access_token_expires(user, tokens):
+    from realtime.tickets import redeem_ticket
+
+    expires_at = int(time.time()) + 300
+    ticket = await sync_to_async(issue_ticket)(user, token_expires_at=expires_at)
+
+    redeemed = await redeem_ticket(ticket)
+
+    assert redeemed.user == user
+    assert redeemed.token_expires_at == expires_at
