@@ -9,6 +9,7 @@ from pathlib import Path
 
 AUTH_MODE = "{{ cookiecutter.auth_mode }}"
 SLUG = "{{ cookiecutter.project_slug }}"
+AUTH_MODES = ("ticket", "query_jwt")
 
 # Files that exist in one mode only; each entry is removed unless its mode was chosen.
 MODE_ONLY_FILES = {
@@ -35,7 +36,7 @@ def prune(project: Path) -> None:
             for path in paths:
                 (project / path).unlink()
     for path in map(Path, PER_MODE_FILES):
-        for mode in MODE_ONLY_FILES:
+        for mode in AUTH_MODES:
             variant = project / path.with_name(f"{path.stem}_{mode}{path.suffix}")
             if mode == AUTH_MODE:
                 shutil.move(variant, project / path)

@@ -9,6 +9,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -50,7 +51,14 @@ async def redeem_ticket(ticket: str) -> RedeemedTicket | None:
     # Exactly-once: of all the handshakes that read the claims, only one deletes the key.
     if claims is None or not await cache.adelete(key):
         return None
-    user = await get_user_model()._default_manager.filter(pk=claims["user_id"]).afirst()
-    if user is None or not user.is_active:
+    user = await get_active_user(claims["user_id"])
+    if user is None:
         return None
     return RedeemedTicket(user=user, token_expires_at=claims["token_expires_at"])
+
+
+@database_sync_to_async
+def get_active_user(user_id):
+    """The user if they still exist and are active. Channels' wrapper closes stale connections."""
+    user = get_user_model()._default_manager.filter(pk=user_id).first()
+    return user if user is not None and user.is_active else None

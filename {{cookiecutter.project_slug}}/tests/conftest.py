@@ -19,6 +19,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from config.asgi import application
 from tests.credentials import ws_query_for
+from tests.live_server import LiveServer, migrated_database
 
 ALLOWED_ORIGIN = b"http://localhost"
 PASSWORD = "correct horse battery staple"
@@ -154,3 +155,27 @@ async def assert_refused(comm):
     connected, _ = await comm.connect()
     assert connected is False
     assert await comm.receive_nothing()
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory):
+    """A migrated SQLite file with the live-server users, copied for each server."""
+    return migrated_database(tmp_path_factory.mktemp("live-db"))
+
+
+@pytest.fixture
+def server_process(tmp_path, template_db, isolated_redis_keys):
+    """`server_process(kind="uvicorn")` -> a started LiveServer, stopped at teardown.
+
+    Servers started in one test share this run's Redis key prefix, and so talk to each other.
+    """
+    servers = []
+
+    def start(kind="uvicorn", **env):
+        server = LiveServer(tmp_path, template_db, isolated_redis_keys, kind=kind, **env)
+        servers.append(server.__enter__())
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)

@@ -2,43 +2,30 @@
 
 import asyncio
 import json
+import re
 import signal
 import socket
+import subprocess
+import sys
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.credentials import live_ws_query_for
-from tests.live_server import LiveServer, migrated_database
+from tests.live_server import PROJECT_DIR, USERS
 
 pytestmark = pytest.mark.server
 
 ORIGIN = "http://localhost"
 
 
-@pytest.fixture(scope="session")
-def template_db(tmp_path_factory):
-    return migrated_database(tmp_path_factory.mktemp("live-db"))
-
-
-@pytest.fixture
-def server_process(tmp_path, template_db, isolated_redis_keys):
-    """`server_process(kind="uvicorn")` -> a started LiveServer, stopped at teardown."""
-    servers = []
-
-    def start(kind="uvicorn", **env):
-        server = LiveServer(tmp_path, template_db, isolated_redis_keys, kind=kind, **env)
-        servers.append(server.__enter__())
-        return server
-
-    yield start
-    for server in servers:
-        server.__exit__(None, None, None)
-
-
 async def chat(ws, message):
     await ws.send(json.dumps({"message": message}))
+    return await receive_json(ws)
+
+
+async def receive_json(ws):
     return json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
 
 
@@ -103,7 +90,7 @@ async def test_socket_idle_on_redis_for_20s_still_chats(redis_url, server_proces
     ):
         await asyncio.sleep(21)  # longer than redis-py's default 5 s socket timeout, several times
         assert (await chat(alice, "still there?"))["message"] == "still there?"
-        assert json.loads(await asyncio.wait_for(bob.recv(), timeout=5))["user"] == "alice"
+        assert (await receive_json(bob))["user"] == "alice"
         seconds = await asyncio.to_thread(server.stop)
 
     assert seconds < 5, f"took {seconds:.1f}s to exit:\n{server.output()}"
@@ -116,3 +103,38 @@ def test_port_is_released_after_stop(server_process):
     server.stop()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", server.port))
+
+
+def test_readme_python_client_works_as_printed(server_process):
+    server = server_process()
+    readme = (PROJECT_DIR / "README.md").read_text()
+    (client,) = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    pointed = client.replace('"127.0.0.1:8000"', f'"127.0.0.1:{server.port}"').replace(
+        '"your password"', repr(USERS["alice"])
+    )
+    assert pointed.count(str(server.port)) == 1
+    assert USERS["alice"] in pointed
+
+    result = subprocess.run(
+        [sys.executable, "-c", pointed], capture_output=True, text=True, timeout=30
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "type": "chat.message",
+        "room": "lobby",
+        "user": "alice",
+        "message": "hello",
+    }
+
+
+async def test_chat_crosses_server_processes_on_redis(redis_url, server_process):
+    first, second = server_process(), server_process()
+    alice_query = await asyncio.to_thread(live_ws_query_for, first, "alice")
+    bob_query = await asyncio.to_thread(live_ws_query_for, second, "bob")
+    async with (
+        connect(f"{first.ws_url}/ws/chat/shared/?{alice_query}", origin=ORIGIN) as alice,
+        connect(f"{second.ws_url}/ws/chat/shared/?{bob_query}", origin=ORIGIN) as bob,
+    ):
+        await chat(bob, "from the second process")
+        assert (await receive_json(alice))["message"] == "from the second process"

@@ -2,14 +2,18 @@
 
 import asyncio
 import time
+from urllib.parse import quote
 
 import pytest
 from asgiref.sync import sync_to_async
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
-from realtime.tickets import issue_ticket
+from realtime.tickets import issue_ticket, redeem_ticket
 from tests.conftest import ALLOWED_ORIGIN, assert_refused
+from tests.credentials import live_ws_query_for
 
 TICKET_URL = "/api/ws-ticket/"
 
@@ -134,9 +138,7 @@ async def test_ticket_of_user_deleted_since_is_refused(communicator, user):
     "ticket",
     ["", "unknown", "A" * 43, "A" * 5000, "caf\u00e9" * 11, "a b", "a\nb", "*", "a" * 42 + "*"],
 )
-async def test_unknown_or_malformed_ticket_is_refused(communicator, db, ticket):
-    from urllib.parse import quote
-
+async def test_unknown_or_malformed_ticket_is_refused(communicator, ticket):
     await assert_refused(communicator(query=f"ticket={quote(ticket)}"))
 
 
@@ -153,9 +155,7 @@ async def test_token_parameter_is_refused_in_this_mode(communicator, user, token
     await assert_refused(communicator(query=f"ticket={ticket}&token={access}"))
 
 
-async def test_ticket_remembers_when_its_access_token_expires(user, tokens):
-    from realtime.tickets import redeem_ticket
-
+async def test_ticket_remembers_when_its_access_token_expires(user):
     expires_at = int(time.time()) + 300
     ticket = await sync_to_async(issue_ticket)(user, token_expires_at=expires_at)
 
@@ -163,3 +163,22 @@ async def test_ticket_remembers_when_its_access_token_expires(user, tokens):
 
     assert redeemed.user == user
     assert redeemed.token_expires_at == expires_at
+
+
+async def test_one_ticket_raced_over_two_server_processes_admits_exactly_one(
+    redis_url, server_process
+):
+    servers = [server_process(), server_process()]
+    query = await asyncio.to_thread(live_ws_query_for, servers[0])
+
+    async def attempt(server):
+        try:
+            async with connect(f"{server.ws_url}/ws/chat/lobby/?{query}"):
+                return True
+        except InvalidStatus as refused:
+            assert refused.response.status_code == 403
+            return False
+
+    results = await asyncio.gather(*(attempt(servers[i % 2]) for i in range(20)))
+
+    assert sum(results) == 1

@@ -1,0 +1,54 @@
+"""The variant matrix, and one baked project per variant for the whole session.
+
+Each auth mode is baked once; so is a project whose free-text answers are hostile to the files
+they land in (quotes, backslashes, non-ASCII). Every test in tests/ runs against every variant.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+
+AUTH_MODES = ["ticket", "query_jwt"]
+
+VARIANTS = {
+    "ticket": {"auth_mode": "ticket"},
+    "query_jwt": {"auth_mode": "query_jwt"},
+    "awkward-text": {
+        "project_name": 'Café "Chat" \\ Co\'s',
+        "description": 'Quotes " and \\ backslashes and {braces}',
+        "author_name": "Zoë O'Brien",
+        "auth_mode": "ticket",
+    },
+}
+
+
+def services_required() -> bool:
+    return os.environ.get("REQUIRE_SERVICES", "") not in ("", "0")
+
+
+@pytest.fixture(scope="session")
+def bake(cookies_session):
+    """`bake(name)` -> the baked project directory of VARIANTS[name], baked once per session."""
+    baked = {}
+
+    def bake_variant(name):
+        if name not in baked:
+            result = cookies_session.bake(extra_context=VARIANTS[name])
+            assert result.exit_code == 0, result.exception
+            baked[name] = Path(result.project_path)
+        return baked[name]
+
+    return bake_variant
+
+
+@pytest.fixture(params=list(VARIANTS))
+def variant(request):
+    return request.param
+
+
+@pytest.fixture
+def project(bake, variant):
+    return bake(variant)

@@ -1,0 +1,113 @@
+"""Every variant bakes into a clean, lint-free project holding exactly its mode's files."""
+
+import re
+import subprocess
+import sys
+import tomllib
+
+import yaml
+
+from tests.conftest import VARIANTS
+
+UNRENDERED = re.compile(r"\{\{\s*cookiecutter\.|\{%[^%]*cookiecutter")
+
+MODE_FILES = {
+    "ticket": ["realtime/tickets.py", "realtime/views.py", "tests/test_ticket_auth.py"],
+    "query_jwt": ["tests/test_query_jwt_auth.py"],
+}
+COMMON_FILES = [
+    "manage.py",
+    "pyproject.toml",
+    ".env.example",
+    ".env",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "README.md",
+    "config/settings.py",
+    "config/urls.py",
+    "config/asgi.py",
+    "realtime/channelsmiddleware.py",
+    "realtime/handshake.py",
+    "realtime/consumers.py",
+    "realtime/routing.py",
+    "tests/conftest.py",
+    "tests/credentials.py",
+]
+
+
+def text_files(project):
+    for path in project.rglob("*"):
+        if path.is_file() and ".venv" not in path.parts and "__pycache__" not in path.parts:
+            yield path
+
+
+def test_mode_files_are_present_and_others_absent(project, variant):
+    mode = VARIANTS[variant]["auth_mode"]
+    present = {str(p.relative_to(project)) for p in text_files(project)}
+
+    assert set(COMMON_FILES) <= present
+    for other_mode, files in MODE_FILES.items():
+        if other_mode == mode:
+            assert set(files) <= present
+        else:
+            assert not set(files) & present
+    # The per-mode sources were renamed into place, none left behind.
+    assert not [p for p in present if re.search(r"_(ticket|query_jwt)\.py$", p)]
+
+
+def test_no_template_syntax_survives(project):
+    leftovers = [
+        f"{path.relative_to(project)}: {match.group(0)}"
+        for path in text_files(project)
+        for match in [UNRENDERED.search(path.read_text())]
+        if match
+    ]
+    assert leftovers == []
+
+
+def test_ruff_check_passes(project):
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean(project):
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pyproject_is_valid_and_carries_the_answers(project, variant):
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    answers = VARIANTS[variant]
+    assert pyproject["project"]["name"] == project.name
+    if "description" in answers:
+        assert pyproject["project"]["description"] == answers["description"]
+        assert pyproject["project"]["authors"][0]["name"] == answers["author_name"]
+
+
+def test_pre_commit_hooks_run_offline(project):
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
+    assert config["repos"]
+    assert all(repo["repo"] == "local" for repo in config["repos"])
+    hook_ids = {hook["id"] for repo in config["repos"] for hook in repo["hooks"]}
+    assert {"ruff-check", "ruff-format", "makemigrations"} <= hook_ids
+
+
+def test_dev_env_file_has_debug_and_a_fresh_secret(project):
+    env = dict(
+        line.split("=", 1)
+        for line in (project / ".env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert env["DJANGO_DEBUG"] == "on"
+    assert len(env["DJANGO_SECRET_KEY"]) >= 50
+    assert ".env" in (project / ".gitignore").read_text().splitlines()
