@@ -6,9 +6,9 @@ from urllib.parse import quote
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
-from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
 from realtime.tickets import issue_ticket, redeem_ticket
