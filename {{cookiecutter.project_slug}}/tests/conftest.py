@@ -76,11 +76,19 @@ def isolated_redis_keys():
 
 @pytest.fixture(autouse=True)
 def empty_cache(isolated_redis_keys):
-    """Each test starts with no tickets and no throttle history."""
-    if isolated_redis_keys:
-        delete_keys(settings.REDIS_URL, f"{isolated_redis_keys}:cache")
-    else:
-        cache.clear()
+    """Each test starts with no tickets and no throttle history; call it to empty the cache again.
+
+    Never cache.clear() on Redis: it flushes the whole database, other people's keys included.
+    """
+
+    def empty():
+        if isolated_redis_keys:
+            delete_keys(settings.REDIS_URL, f"{isolated_redis_keys}:cache")
+        else:
+            cache.clear()
+
+    empty()
+    return empty
 
 
 @pytest.fixture

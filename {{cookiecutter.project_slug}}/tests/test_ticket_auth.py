@@ -2,11 +2,13 @@
 
 import asyncio
 import time
+from unittest.mock import Mock
 from urllib.parse import quote
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from rest_framework.throttling import ScopedRateThrottle
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -65,6 +67,22 @@ def test_get_is_not_allowed(api_client, user, tokens):
     access, _ = tokens(user)
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
     assert api_client.get(TICKET_URL).status_code == 405
+
+
+def test_ticket_issuance_is_throttled_per_user(api_client, user, other_user, tokens, settings):
+    allowed, _ = ScopedRateThrottle().parse_rate(
+        settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["ws_ticket"]
+    )
+    access, _ = tokens(user)
+    statuses = [post_for_ticket(api_client, access).status_code for _ in range(allowed + 1)]
+
+    assert statuses == [201] * allowed + [429]
+    throttled = post_for_ticket(api_client, access)
+    assert throttled.status_code == 429
+    assert int(throttled["Retry-After"]) > 0
+    # Another user is not affected.
+    other_access, _ = tokens(other_user)
+    assert post_for_ticket(api_client, other_access).status_code == 201
 
 
 def test_ticket_is_not_a_bearer_token(api_client, user, tokens):
@@ -140,6 +158,18 @@ async def test_ticket_of_user_deleted_since_is_refused(communicator, user):
 )
 async def test_unknown_or_malformed_ticket_is_refused(communicator, ticket):
     await assert_refused(communicator(query=f"ticket={quote(ticket)}"))
+
+
+@pytest.mark.parametrize(
+    "ticket",
+    ["", "x" * 5000, "caf\u00e9" * 11, "a b" + "c" * 40, "a\nb" + "c" * 40, "*" * 43, "a" * 44],
+)
+async def test_what_cannot_be_a_ticket_is_never_looked_up(monkeypatch, ticket):
+    cache_spy = Mock(spec=["aget", "adelete"])
+    monkeypatch.setattr("realtime.tickets.cache", cache_spy)
+
+    assert await redeem_ticket(ticket) is None
+    assert cache_spy.mock_calls == []
 
 
 async def test_access_jwt_as_ticket_is_refused(communicator, user, tokens):
