@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from realtime.handshake import MAX_QUERY_PARAMS, MAX_QUERY_STRING_BYTES
 from tests.conftest import assert_refused
 
 
@@ -99,6 +100,18 @@ async def test_bad_credential_is_refused(communicator, query):
 async def test_valid_credential_is_refused_when_repeated(communicator, ws_query, user):
     query = await ws_query(user)
     await assert_refused(communicator(query=f"{query}&{query}"))
+
+
+async def test_valid_credential_is_refused_in_an_oversized_query_string(
+    communicator, ws_query, user
+):
+    query = await ws_query(user)
+    await assert_refused(communicator(query=f"{query}&padding={'p' * MAX_QUERY_STRING_BYTES}"))
+
+
+async def test_valid_credential_is_refused_among_too_many_parameters(communicator, ws_query, user):
+    padding = "&".join(f"p{i}=1" for i in range(MAX_QUERY_PARAMS))
+    await assert_refused(communicator(query=f"{await ws_query(user)}&{padding}"))
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from datetime import timedelta
 from unittest.mock import Mock
 from urllib.parse import quote
 
@@ -9,6 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from rest_framework.throttling import ScopedRateThrottle
+from rest_framework_simplejwt.tokens import AccessToken
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -51,6 +53,12 @@ def test_no_credential_gets_401(api_client, db):
     response = api_client.post(TICKET_URL)
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_expired_access_token_gets_401(api_client, user):
+    expired = AccessToken.for_user(user)
+    expired.set_exp(lifetime=-timedelta(seconds=1))
+    assert post_for_ticket(api_client, str(expired)).status_code == 401
 
 
 def test_refresh_token_gets_401(api_client, user, tokens):
