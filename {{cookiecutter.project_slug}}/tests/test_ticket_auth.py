@@ -6,6 +6,7 @@ from datetime import timedelta
 from unittest.mock import Mock
 from urllib.parse import quote
 
+import jwt
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -59,6 +60,18 @@ def test_expired_access_token_gets_401(api_client, user):
     expired = AccessToken.for_user(user)
     expired.set_exp(lifetime=-timedelta(seconds=1))
     assert post_for_ticket(api_client, str(expired)).status_code == 401
+
+
+@pytest.mark.parametrize("claim", ["aud", "iss"])
+def test_access_token_of_another_audience_or_issuer_gets_401(api_client, user, settings, claim):
+    payload = {
+        **AccessToken.for_user(user).payload,
+        "aud": settings.SIMPLE_JWT["AUDIENCE"],
+        "iss": settings.SIMPLE_JWT["ISSUER"],
+        claim: "another-service",
+    }
+    foreign = jwt.encode(payload, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
+    assert post_for_ticket(api_client, foreign).status_code == 401
 
 
 def test_refresh_token_gets_401(api_client, user, tokens):
