@@ -14,9 +14,12 @@ AUTH_MODES = ("ticket", "query_jwt")
 # Files that exist in one mode only; each entry is removed unless its mode was chosen.
 MODE_ONLY_FILES = {
     "ticket": [
+        "realtime/checks.py",
         "realtime/tickets.py",
         "realtime/views.py",
         "tests/test_ticket_auth.py",
+        "tests/test_ticket_checks.py",
+        "tests/test_ticket_redis_faults.py",
     ],
     "query_jwt": [
         "tests/test_query_jwt_auth.py",

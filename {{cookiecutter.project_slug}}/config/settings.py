@@ -90,6 +90,21 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# Security. With DEBUG off, HTTPS is assumed: plain HTTP is redirected and cookies are Secure.
+# Behind a proxy that terminates TLS, the app must learn the original scheme: uvicorn takes it
+# from X-Forwarded-Proto sent by the addresses in FORWARDED_ALLOW_IPS (loopback by default);
+# otherwise turn on DJANGO_SECURE_PROXY_SSL_HEADER, but only behind a proxy that sets that header
+# itself, or any client could claim HTTPS. HSTS is opt-in: only the operator knows that every
+# host name involved will serve HTTPS for as long as browsers are told to remember it.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+
 # Shared services. Without REDIS_URL everything lives in this one process, which is right for
 # development and tests; any deployment with more than one worker process needs REDIS_URL.
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -101,9 +116,20 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # socket_timeout=None: the layer's reader blocks on idle groups by design, and
-                # redis-py's default read timeout kills idle sockets (channels_redis#422).
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # The layer's reader blocks on idle groups by design, and redis-py's
+                        # default read timeout kills idle sockets (channels_redis#422).
+                        "socket_timeout": None,
+                        # Connecting still fails fast: an unreachable Redis refuses handshakes.
+                        "socket_connect_timeout": 2,
+                        # RESP2: on RESP3, redis-py 8.1's asyncio pool hands out connections that
+                        # a restarted Redis has closed, and their next command fails
+                        # (redis-py#4252). RESP2 connections are checked and replaced.
+                        "protocol": 2,
+                    }
+                ],
                 "prefix": f"{REDIS_KEY_PREFIX}:channels",
             },
         },
@@ -134,6 +160,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Redis unreachable (cache, throttling, tickets): 503 with Retry-After instead of a 500.
+    "EXCEPTION_HANDLER": "realtime.exceptions.api_exception_handler",
 }
 
 SIMPLE_JWT = {
@@ -163,3 +191,64 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "ws_ticket": env.str("WS_TICKET_THROTTLE_RATE", default="60/min"),
 }
 {%- endif %}
+
+# Logging. Servers log query strings, where WebSocket credentials travel, so every handler here
+# redacts `token` and `ticket` values (realtime/logging.py). uvicorn logs the handshake line on
+# `uvicorn.error` and HTTP requests on `uvicorn.access`; naming its loggers here removes the
+# handlers uvicorn installed, so they are declared again as in uvicorn's LOGGING_CONFIG, with the
+# filter. Their levels stay uvicorn's (--log-level). runserver (daphne) logs on
+# `django.channels.server`.
+LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO").upper()
+REDACTING_STREAM = {"class": "logging.StreamHandler", "filters": ["redact_credentials"]}
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_credentials": {"()": "realtime.logging.RedactCredentialsFilter"}},
+    "formatters": {
+        "console": {"format": "{levelname} {name}: {message}", "style": "{"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+        "uvicorn.default": {
+            "()": "uvicorn.logging.DefaultFormatter",
+            "fmt": "%(levelprefix)s %(message)s",
+            "use_colors": None,
+        },
+        "uvicorn.access": {
+            "()": "uvicorn.logging.AccessFormatter",
+            "fmt": '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s',
+        },
+    },
+    "handlers": {
+        "console": {**REDACTING_STREAM, "formatter": "console"},
+        "django.server": {**REDACTING_STREAM, "formatter": "django.server"},
+        "uvicorn.default": {
+            **REDACTING_STREAM,
+            "formatter": "uvicorn.default",
+            "stream": "ext://sys.stderr",
+        },
+        "uvicorn.access": {
+            **REDACTING_STREAM,
+            "formatter": "uvicorn.access",
+            "stream": "ext://sys.stdout",
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Named so that Django's default handlers (unfiltered) are dropped; it logs through root.
+        "django": {"level": LOG_LEVEL},
+        # runserver's request lines: Django's own (WSGI, --noasgi) and daphne's.
+        "django.server": {"handlers": ["django.server"], "level": LOG_LEVEL, "propagate": False},
+        "django.channels.server": {
+            "handlers": ["django.server"],
+            "level": LOG_LEVEL,
+            "propagate": False,
+        },
+        "uvicorn": {"handlers": ["uvicorn.default"], "propagate": False},
+        "uvicorn.error": {},  # named, so it keeps uvicorn's level; propagates to "uvicorn"
+        "uvicorn.access": {"handlers": ["uvicorn.access"], "propagate": False},
+        "uvicorn.asgi": {},  # --log-level trace logs every ASGI scope here, query string included
+    },
+}

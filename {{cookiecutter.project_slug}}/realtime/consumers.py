@@ -1,10 +1,17 @@
 """The sample consumer: a chat room whose messages go to every socket in it, in every process."""
 
 import json
+import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from realtime.exceptions import REDIS_UNAVAILABLE
+
+logger = logging.getLogger(__name__)
+
 MAX_MESSAGE_LENGTH = 4000
+# Close code "Try Again Later" (RFC 6455 registry): the server cannot serve the socket for now.
+TRY_AGAIN_LATER = 1013
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -12,7 +19,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     Only authenticated users reach this consumer: the auth middleware refuses everyone else at the
     handshake. A malformed frame gets an `error` reply and the socket stays open.
+
+    When the channel layer's Redis is unreachable, a handshake is refused (HTTP 403) and an open
+    socket is closed with 1013; each logs one warning, and the server process carries on.
     """
+
+    client_gone = False
+
+    async def __call__(self, scope, receive, send):
+        # Every channel-layer call (join, the layer's receive loop, send, leave) runs under here.
+        try:
+            await super().__call__(scope, receive, send)
+        except REDIS_UNAVAILABLE as error:
+            logger.warning("Redis unavailable, closed %s: %s", scope["path"], error)
+            if not self.client_gone:
+                # Before accept(), a close refuses the handshake with HTTP 403.
+                await self.close(code=TRY_AGAIN_LATER)
 
     async def connect(self):
         self.room = self.scope["url_route"]["kwargs"]["room"]
@@ -21,6 +43,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
 
     async def disconnect(self, code):
+        self.client_gone = True  # from here on there is no socket left to close
         await self.channel_layer.group_discard(self.group_name, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):

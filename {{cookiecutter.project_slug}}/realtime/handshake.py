@@ -3,14 +3,20 @@
 - the origin policy: an Origin header must name an allowed host; a missing one is allowed
   (non-browser clients) unless WS_ALLOW_MISSING_ORIGIN is off;
 - reading one credential from the query string, strictly;
-- refusing the handshake (HTTP 403) without touching the channel layer.
+- refusing the handshake (HTTP 403) without touching the channel layer, also when the
+  credential cannot be checked because Redis is unreachable.
 """
 
+import logging
 from urllib.parse import parse_qsl
 
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
+
+from realtime.exceptions import REDIS_UNAVAILABLE
+
+logger = logging.getLogger(__name__)
 
 # Every credential parameter any mode knows. A handshake that carries one the baked mode does not
 # use is refused, so a misconfigured client fails loudly instead of leaking a token into URLs.
@@ -87,6 +93,7 @@ class QueryCredentialAuthMiddleware(BaseMiddleware):
 
     Subclasses name the parameter and turn its value into an active user (or None). The user is
     put in scope["user"]; the inner application only ever sees authenticated connections.
+    A credential that cannot be checked because Redis is unreachable is refused the same way.
     """
 
     query_param: str
@@ -96,7 +103,12 @@ class QueryCredentialAuthMiddleware(BaseMiddleware):
 
     async def __call__(self, scope, receive, send):
         credential = query_credential(scope, self.query_param)
-        user = await self.authenticate(credential) if credential is not None else None
+        try:
+            user = await self.authenticate(credential) if credential is not None else None
+        except REDIS_UNAVAILABLE as error:
+            # The path only: the query string holds the credential.
+            logger.warning("Redis unavailable, refused a handshake to %s: %s", scope["path"], error)
+            user = None
         if user is None:
             return await deny_handshake(scope, receive, send)
         return await super().__call__({**scope, "user": user}, receive, send)

@@ -23,3 +23,12 @@ def live_ws_query_for(server, username="alice") -> str:
     status, body = server.post_json("/api/ws-ticket/", bearer=server.access_token(username))
     assert status == 201, body
     return f"ticket={body['ticket']}"
+
+
+def assert_live_credential_while_redis_is_down(server) -> None:
+    """Tickets live in Redis: while it is down, the ticket endpoint answers 503 JSON, no 500."""
+    status, headers, body = server.post("/api/ws-ticket/", bearer=server.access_token())
+    assert status == 503, body
+    assert headers["Content-Type"] == "application/json"
+    assert set(body) == {"detail"}
+    assert int(headers["Retry-After"]) > 0

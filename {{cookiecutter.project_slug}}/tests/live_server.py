@@ -38,6 +38,7 @@ def server_env(database: Path, redis_key_prefix: str | None, **extra: str) -> di
         **os.environ,
         "DJANGO_ENV_FILE": os.devnull,  # ignore the developer's .env
         "DJANGO_DEBUG": "off",
+        "DJANGO_SECURE_SSL_REDIRECT": "off",  # plain HTTP on loopback, no TLS proxy in front
         "DJANGO_SECRET_KEY": "live-server-tests-secret-key-" + "x" * 32,
         "DATABASE_URL": f"sqlite:///{database}",
         "PYTHONUNBUFFERED": "1",
@@ -150,8 +151,8 @@ class LiveServer:
         self.log.flush()
         return self.log_path.read_text(errors="replace")
 
-    def post_json(self, path: str, payload=None, bearer: str | None = None):
-        """POST JSON; returns (status, parsed body)."""
+    def post(self, path: str, payload=None, bearer: str | None = None):
+        """POST JSON; returns (status, response headers, parsed body)."""
         headers = {"Content-Type": "application/json"}
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
@@ -160,9 +161,14 @@ class LiveServer:
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-                return response.status, json.loads(response.read())
+                return response.status, response.headers, json.loads(response.read())
         except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
+            return error.code, error.headers, json.loads(error.read() or b"null")
+
+    def post_json(self, path: str, payload=None, bearer: str | None = None):
+        """POST JSON; returns (status, parsed body)."""
+        status, _, body = self.post(path, payload, bearer)
+        return status, body
 
     def access_token(self, username="alice") -> str:
         status, body = self.post_json(

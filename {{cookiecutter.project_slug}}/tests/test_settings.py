@@ -86,5 +86,8 @@ def test_migrations_are_complete(db):
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
 
 
-def test_system_checks_pass():
+def test_system_checks_pass(settings):
+    # As in development. pytest-django turns DEBUG off, which with the embedded per-process cache
+    # is a deliberate warning in the ticket mode; production settings: tests/test_deploy.py.
+    settings.DEBUG = True
     call_command("check", fail_level="WARNING")

@@ -1,0 +1,28 @@
+"""System checks of the ticket mode (this module exists in that mode only)."""
+
+from django.conf import settings
+from django.core import checks
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
+
+
+@checks.register(checks.Tags.caches)
+def check_tickets_are_shared(app_configs, **kwargs):
+    """realtime.W001: with DEBUG off, tickets must live in a cache that all workers share.
+
+    A ticket is issued by whichever worker serves `POST /api/ws-ticket/` and redeemed by whichever
+    serves the handshake: with the local-memory cache, which each process keeps to itself, most
+    handshakes of a multi-process deployment would be refused. Caches on shared storage (Redis,
+    Memcached, the database, files) are fine. With DEBUG on, one process is the norm.
+    """
+    if settings.DEBUG or not isinstance(caches["default"], LocMemCache):
+        return []
+    return [
+        checks.Warning(
+            "WebSocket tickets are kept in a per-process cache (LocMemCache): a ticket issued by "
+            "one worker process cannot be redeemed by another.",
+            hint="Set REDIS_URL. If exactly one process serves the site, add "
+            '"realtime.W001" to SILENCED_SYSTEM_CHECKS in config/settings.py.',
+            id="realtime.W001",
+        )
+    ]

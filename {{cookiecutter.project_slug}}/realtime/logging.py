@@ -1,0 +1,87 @@
+"""Keep WebSocket credentials out of every log line.
+
+Browsers cannot set headers on a WebSocket, so the credential travels in the query string
+(`?token=` or `?ticket=`), and servers log query strings: uvicorn writes the handshake line
+(`"WebSocket /ws/chat/x/?token=eyJ..." 403`) on `uvicorn.error` and HTTP requests on
+`uvicorn.access`; runserver (daphne) writes HTTP requests on `django.channels.server`. A log is
+read by more people, kept longer and copied further than a credential should be, so
+`RedactCredentialsFilter`, installed on every handler in `settings.LOGGING`, rewrites the values
+of these parameters before any handler formats the record.
+
+Parameter names are compared after percent-decoding (`?%74oken=` is `token` to the server) and
+regardless of case: `?TOKEN=` is refused at the handshake, but its value is still someone's
+credential.
+"""
+
+import logging
+import re
+from collections.abc import Mapping
+from urllib.parse import unquote
+
+CREDENTIAL_PARAMS = frozenset({"token", "ticket"})
+REDACTED = "[redacted]"
+WITHHELD = "[log record withheld: its text could not be checked for credentials]"
+
+# A query parameter: a name at the start of the text or after `?`, `&`, `;`, whitespace or a quote,
+# then `=` and a value that runs to the next `&`, `#`, whitespace or quote.
+PARAMETER = re.compile(r"""(?<![^?&;\s'"])([^=?&;#\s'"]+)=([^&#\s'"]+)""")
+# Text without any of these cannot name a credential parameter: skip the full scan.
+MAY_NAME_CREDENTIAL = re.compile(r"t(?:oken|icket)|%", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`text` with the value of every credential query parameter replaced by REDACTED."""
+    if not MAY_NAME_CREDENTIAL.search(text):
+        return text
+
+    def replace(match: re.Match) -> str:
+        if unquote(match[1]).lower() in CREDENTIAL_PARAMS:
+            return f"{match[1]}={REDACTED}"
+        return match[0]
+
+    return PARAMETER.sub(replace, text)
+
+
+def redact_arg(value):
+    """A string argument, redacted; another object, as its redacted text if that names a credential.
+
+    Numbers stay numbers (`%d` needs them); an object such as a scope dict, which logs its query
+    string as bytes, becomes its redacted `str()` only when there is something to redact.
+    """
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, int | float):
+        return value
+    text = str(value)
+    redacted = redact(text)
+    return value if redacted == text else redacted
+
+
+class RedactCredentialsFilter(logging.Filter):
+    """Rewrite a record's message and arguments without credentials; never drops a record.
+
+    `record.args` keeps its type and length: uvicorn's AccessFormatter unpacks it by position.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            self.redact_record(record)
+        except Exception:
+            # An object whose text cannot be computed cannot be checked: emit a marker instead.
+            record.msg, record.args = WITHHELD, ()
+        return True
+
+    def redact_record(self, record: logging.LogRecord) -> None:
+        message = record.msg if isinstance(record.msg, str) else str(record.msg)
+        redacted = redact(message)
+        if redacted != message:
+            if record.args:
+                # The credential sits in the format string itself, where redacting could drop a
+                # placeholder: format first, then redact the result.
+                record.msg, record.args = redact(record.getMessage()), ()
+                return
+            record.msg = redacted
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_arg(arg) for arg in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {key: redact_arg(value) for key, value in record.args.items()}

@@ -1,0 +1,50 @@
+"""Ticket mode with its Redis unreachable: the endpoint answers 503 and tickets are refused."""
+
+from tests.conftest import assert_refused
+from tests.live_server import free_port
+
+OUTAGE_WARNING = "Redis unavailable"
+
+
+def unreachable_redis_cache():
+    """CACHES with the default cache on a Redis port where nothing listens."""
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+
+
+def outage_warnings(caplog, logger):
+    """The messages `logger` wrote, after checking each is one warning without a traceback."""
+    records = [r for r in caplog.records if r.name == logger]
+    assert all(r.levelname == "WARNING" and r.exc_info is None for r in records)
+    return [r.getMessage() for r in records]
+
+
+def test_ticket_endpoint_answers_503_with_retry_after(api_client, user, tokens, settings, caplog):
+    settings.CACHES = unreachable_redis_cache()
+    access, _ = tokens(user)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+
+    response = api_client.post("/api/ws-ticket/")
+
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Service temporarily unavailable, try again later."}
+    assert response["Retry-After"] == "5"
+    (warning,) = outage_warnings(caplog, "realtime.exceptions")
+    assert warning.startswith(f"{OUTAGE_WARNING}, answered /api/ws-ticket/ with 503")
+
+
+async def test_ticket_is_refused_at_the_handshake(communicator, ws_query, user, settings, caplog):
+    query = await ws_query(user)  # issued while the cache is reachable
+    settings.CACHES = unreachable_redis_cache()
+
+    await assert_refused(communicator(query=query))
+
+    (warning,) = outage_warnings(caplog, "realtime.handshake")
+    assert warning.startswith(f"{OUTAGE_WARNING}, refused a handshake to /ws/chat/lobby/")
+    assert query.split("=")[1] not in warning  # the ticket never reaches the log
