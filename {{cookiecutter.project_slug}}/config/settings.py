@@ -13,9 +13,10 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-# A .env file fills in variables the environment does not set; DJANGO_ENV_FILE points elsewhere.
-ENV_FILE = Path(env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")))
-if ENV_FILE.is_file():
+# A .env file fills in variables the environment does not set. DJANGO_ENV_FILE names another
+# file, or none when empty (the test suite's setting: tests see the environment only).
+ENV_FILE = env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")) or None
+if ENV_FILE and Path(ENV_FILE).is_file():
     env.read_env(ENV_FILE)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)

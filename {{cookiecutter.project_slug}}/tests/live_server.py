@@ -36,7 +36,7 @@ def free_port() -> int:
 def server_env(database: Path, redis_key_prefix: str | None, **extra: str) -> dict[str, str]:
     env = {
         **os.environ,
-        "DJANGO_ENV_FILE": os.devnull,  # ignore the developer's .env
+        "DJANGO_ENV_FILE": "",  # the environment only, never a developer's .env
         "DJANGO_DEBUG": "off",
         "DJANGO_SECURE_SSL_REDIRECT": "off",  # plain HTTP on loopback, no TLS proxy in front
         "DJANGO_SECRET_KEY": "live-server-tests-secret-key-" + "x" * 32,

@@ -28,7 +28,7 @@ def check_deploy(**env):
         if not key.startswith(("DJANGO_", "REDIS_", "DATABASE_", "JWT_", "WS_"))
     }
     clean.update(
-        DJANGO_ENV_FILE=os.devnull,
+        DJANGO_ENV_FILE="",
         DJANGO_DEBUG="off",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="chat.example.com",

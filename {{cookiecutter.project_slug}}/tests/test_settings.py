@@ -32,7 +32,7 @@ def load_settings(**env):
         for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "REDIS_", "DATABASE_", "JWT_", "WS_"))
     }
-    clean.update(DJANGO_SETTINGS_MODULE="config.settings", DJANGO_ENV_FILE=os.devnull, **env)
+    clean.update(DJANGO_SETTINGS_MODULE="config.settings", DJANGO_ENV_FILE="", **env)
     return subprocess.run(
         [sys.executable, "-c", PRINT_SETTINGS],
         cwd=PROJECT_DIR,
@@ -40,6 +40,10 @@ def load_settings(**env):
         capture_output=True,
         text=True,
     )
+
+
+def test_suite_reads_no_env_file(settings):
+    assert settings.ENV_FILE is None
 
 
 def test_production_without_secret_key_refuses_to_start():
