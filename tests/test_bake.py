@@ -12,7 +12,14 @@ from tests.conftest import VARIANTS
 UNRENDERED = re.compile(r"\{\{\s*cookiecutter\.|\{%[^%]*cookiecutter")
 
 MODE_FILES = {
-    "ticket": ["realtime/tickets.py", "realtime/views.py", "tests/test_ticket_auth.py"],
+    "ticket": [
+        "realtime/checks.py",
+        "realtime/tickets.py",
+        "realtime/views.py",
+        "tests/test_ticket_auth.py",
+        "tests/test_ticket_checks.py",
+        "tests/test_ticket_redis_faults.py",
+    ],
     "query_jwt": ["tests/test_query_jwt_auth.py"],
 }
 COMMON_FILES = [
@@ -27,7 +34,9 @@ COMMON_FILES = [
     "config/urls.py",
     "config/asgi.py",
     "realtime/channelsmiddleware.py",
+    "realtime/exceptions.py",
     "realtime/handshake.py",
+    "realtime/logging.py",
     "realtime/consumers.py",
     "realtime/routing.py",
     "tests/conftest.py",
