@@ -15,5 +15,4 @@ class TicketAuthMiddleware(QueryCredentialAuthMiddleware):
     query_param = "ticket"
 
     async def authenticate(self, credential):
-        redeemed = await redeem_ticket(credential)
-        return redeemed.user if redeemed else None
+        return await redeem_ticket(credential)

@@ -1,11 +1,18 @@
-"""The sample consumer: a chat room whose messages go to every socket in it, in every process."""
+"""WebSocket consumers: a base that keeps a socket no longer than its credential, and the sample
+chat room whose messages go to every socket in it, in every process."""
 
+import asyncio
 import json
 import logging
+import time
+from datetime import timedelta
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from rest_framework_simplejwt import settings as simplejwt_settings
 
+from realtime.access_tokens import authenticate_access_token
 from realtime.exceptions import REDIS_UNAVAILABLE
+from realtime.sessions import AUTH_FAILED, LOGGED_OUT, TOKEN_EXPIRED, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -14,14 +21,23 @@ MAX_MESSAGE_LENGTH = 4000
 TRY_AGAIN_LATER = 1013
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
-    """`/ws/chat/<room>/`: send `{"message": "..."}`; everyone in the room gets a `chat.message`.
+class SessionConsumer(AsyncWebsocketConsumer):
+    """A JSON consumer for authenticated sockets that live only as long as their credential.
 
-    Only authenticated users reach this consumer: the auth middleware refuses everyone else at the
-    handshake. A malformed frame gets an `error` reply and the socket stays open.
+    - Expiry: the socket closes with 4401 `token_expired` when the access token behind it
+      (scope["auth_expires_at"], set by the auth middleware) expires, plus SIMPLE_JWT's LEEWAY.
+    - In-band refresh: `{"type": "auth", "token": "<access JWT>"}` of the same user moves the
+      deadline and answers `{"type": "auth.ok", "expires_at": ...}`; anything else closes with
+      4403 `auth_failed`.
+    - Revocation: the socket is in its user's group (realtime.sessions), and closes with 4401
+      `logged_out` on `session.revoke`.
 
-    When the channel layer's Redis is unreachable, a handshake is refused (HTTP 403) and an open
-    socket is closed with 1013; each logs one warning, and the server process carries on.
+    One task per socket sleeps until the next deadline: expiry, or re-joining the socket's groups
+    before the channel layer's group_expiry forgets them (channels-redis: a day by default). It is
+    cancelled on disconnect. Subclasses join groups with `join_group`, and get each other JSON
+    object frame in `receive_json`. When the channel layer's Redis is unreachable, a handshake is
+    refused (HTTP 403) and an open socket closes with 1013; each logs one warning, and the server
+    process carries on.
     """
 
     client_gone = False
@@ -36,23 +52,116 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 # Before accept(), a close refuses the handshake with HTTP 403.
                 await self.close(code=TRY_AGAIN_LATER)
 
-    async def connect(self):
-        self.room = self.scope["url_route"]["kwargs"]["room"]
-        self.group_name = f"chat.{self.room}"
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
-        await self.accept()
+    async def websocket_connect(self, message):
+        self.joined_groups = set()
+        self.expires_at = self.scope.get("auth_expires_at")
+        await self.join_group(user_group(self.scope["user"].pk))
+        self.start_session_watch()
+        await super().websocket_connect(message)
 
-    async def disconnect(self, code):
+    async def websocket_disconnect(self, message):
         self.client_gone = True  # from here on there is no socket left to close
-        await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        if watch := getattr(self, "session_watch", None):
+            watch.cancel()
+        for group in getattr(self, "joined_groups", ()):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        await super().websocket_disconnect(message)
+
+    async def join_group(self, group):
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.joined_groups.add(group)
+
+    def start_session_watch(self):
+        self.session_watch = asyncio.create_task(
+            self.watch_session(), name=f"session-watch {self.channel_name}"
+        )
+
+    async def watch_session(self):
+        """Sleep until the credential expires, then close; re-join the groups on the way."""
+        rejoin_every = getattr(self.channel_layer, "group_expiry", 86400) / 2
+        try:
+            while True:
+                remaining = self.seconds_left()
+                if remaining is not None and remaining <= 0:
+                    await self.close_session(*TOKEN_EXPIRED)
+                    return
+                if remaining is not None and remaining <= rejoin_every:
+                    await asyncio.sleep(remaining)
+                    continue
+                await asyncio.sleep(rejoin_every)
+                for group in self.joined_groups:
+                    await self.channel_layer.group_add(group, self.channel_name)
+        except REDIS_UNAVAILABLE as error:
+            logger.warning("Redis unavailable, closed %s: %s", self.scope["path"], error)
+            await self.close(code=TRY_AGAIN_LATER)
+
+    def seconds_left(self):
+        """Until the credential expires, SIMPLE_JWT's LEEWAY included; None if it never does."""
+        if self.expires_at is None:
+            return None
+        # Looked up each time: simplejwt replaces its api_settings object when SIMPLE_JWT changes.
+        leeway = simplejwt_settings.api_settings.LEEWAY
+        leeway = leeway.total_seconds() if isinstance(leeway, timedelta) else float(leeway or 0)
+        return self.expires_at + leeway - time.time()
+
+    async def close_session(self, code, reason):
+        await self.close(code=code, reason=reason)
+
+    async def session_revoke(self, event):
+        """The user logged out, was deactivated or deleted, or changed password."""
+        await self.close_session(*LOGGED_OUT)
 
     async def receive(self, text_data=None, bytes_data=None):
-        message, error = parse_chat_frame(text_data)
+        content, error = parse_json_object(text_data)
         if error:
+            await self.send_json({"type": "error", "error": error})
+        elif content.get("type") == "auth":
+            await self.refresh_auth(content.get("token"))
+        else:
+            await self.receive_json(content)
+
+    async def refresh_auth(self, raw_token):
+        auth = await authenticate_access_token(raw_token)
+        if auth is None or auth.user.pk != self.scope["user"].pk:
+            await self.close_session(*AUTH_FAILED)
+            return
+        self.expires_at = auth.expires_at
+        # Restart the watch so that it sleeps until the new deadline.
+        self.session_watch.cancel()
+        self.start_session_watch()
+        await self.send_json({"type": "auth.ok", "expires_at": auth.expires_at})
+
+    async def receive_json(self, content):
+        raise NotImplementedError
+
+    async def send_json(self, content):
+        await self.send(text_data=json.dumps(content))
+
+
+class ChatConsumer(SessionConsumer):
+    """`/ws/chat/<room>/`: send `{"message": "..."}`; everyone in the room gets a `chat.message`.
+
+    Only authenticated users reach this consumer: the auth middleware refuses everyone else at the
+    handshake. A malformed frame gets an `error` reply and the socket stays open.
+    """
+
+    async def connect(self):
+        self.room = self.scope["url_route"]["kwargs"]["room"]
+        self.room_group = f"chat.{self.room}"
+        await self.join_group(self.room_group)
+        await self.accept()
+
+    async def receive_json(self, content):
+        message = content.get("message")
+        if not isinstance(message, str) or not message.strip():
+            await self.send_json({"type": "error", "error": 'expected {"message": "<text>"}'})
+            return
+        if len(message) > MAX_MESSAGE_LENGTH:
+            error = f"message longer than {MAX_MESSAGE_LENGTH} characters"
             await self.send_json({"type": "error", "error": error})
             return
         await self.channel_layer.group_send(
-            self.group_name,
+            self.room_group,
             {
                 "type": "chat.message",
                 "room": self.room,
@@ -65,21 +174,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Deliver a room message from the channel layer to this socket."""
         await self.send_json(event)
 
-    async def send_json(self, content):
-        await self.send(text_data=json.dumps(content))
 
-
-def parse_chat_frame(text_data):
-    """Return (message, None) for a valid `{"message": "..."}` text frame, else (None, error)."""
+def parse_json_object(text_data):
+    """Return (content, None) for a text frame holding a JSON object, else (None, error)."""
     if text_data is None:
         return None, "send JSON text frames, not binary"
     try:
         content = json.loads(text_data)
     except ValueError:
         return None, "frame is not valid JSON"
-    message = content.get("message") if isinstance(content, dict) else None
-    if not isinstance(message, str) or not message.strip():
-        return None, 'expected {"message": "<non-empty string>"}'
-    if len(message) > MAX_MESSAGE_LENGTH:
-        return None, f"message longer than {MAX_MESSAGE_LENGTH} characters"
-    return message, None
+    if not isinstance(content, dict):
+        return None, "expected a JSON object"
+    return content, None

@@ -8,6 +8,7 @@
 """
 
 import logging
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from channels.middleware import BaseMiddleware
@@ -88,27 +89,37 @@ def query_credential(scope, name: str) -> str | None:
     return values[0]
 
 
+@dataclass(frozen=True)
+class Authentication:
+    """Who a credential stands for, and until when (unix seconds; None: no expiry)."""
+
+    user: object
+    expires_at: int | None
+
+
 class QueryCredentialAuthMiddleware(BaseMiddleware):
     """Authenticate a WebSocket by one query-string credential, or refuse the handshake.
 
-    Subclasses name the parameter and turn its value into an active user (or None). The user is
-    put in scope["user"]; the inner application only ever sees authenticated connections.
-    A credential that cannot be checked because Redis is unreachable is refused the same way.
+    Subclasses name the parameter and turn its value into an Authentication (or None). The user
+    goes in scope["user"] and the credential's expiry in scope["auth_expires_at"], which the
+    consumer enforces on the open socket; the inner application only ever sees authenticated
+    connections. A credential that cannot be checked because Redis is unreachable is refused too.
     """
 
     query_param: str
 
-    async def authenticate(self, credential: str):
+    async def authenticate(self, credential: str) -> Authentication | None:
         raise NotImplementedError
 
     async def __call__(self, scope, receive, send):
         credential = query_credential(scope, self.query_param)
         try:
-            user = await self.authenticate(credential) if credential is not None else None
+            auth = await self.authenticate(credential) if credential is not None else None
         except REDIS_UNAVAILABLE as error:
             # The path only: the query string holds the credential.
             logger.warning("Redis unavailable, refused a handshake to %s: %s", scope["path"], error)
-            user = None
-        if user is None:
+            auth = None
+        if auth is None:
             return await deny_handshake(scope, receive, send)
-        return await super().__call__({**scope, "user": user}, receive, send)
+        scope = {**scope, "user": auth.user, "auth_expires_at": auth.expires_at}
+        return await super().__call__(scope, receive, send)

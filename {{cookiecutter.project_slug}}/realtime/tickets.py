@@ -7,24 +7,17 @@ in the local-memory cache, so this holds between concurrent handshakes and betwe
 
 import re
 import secrets
-from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
+from realtime.handshake import Authentication
+
 KEY_PREFIX = "ws-ticket:"
 # secrets.token_urlsafe(32) is always 43 characters of the URL-safe base64 alphabet.
 TICKET_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
-
-
-@dataclass(frozen=True)
-class RedeemedTicket:
-    """The user a ticket was issued to, and when the access token it was issued from expires."""
-
-    user: object
-    token_expires_at: int | None
 
 
 def issue_ticket(user, token_expires_at: int | None = None) -> str:
@@ -38,9 +31,10 @@ def issue_ticket(user, token_expires_at: int | None = None) -> str:
     return ticket
 
 
-async def redeem_ticket(ticket: str) -> RedeemedTicket | None:
-    """Consume `ticket` and return who it was for, or None if it is unknown, used, or expired.
+async def redeem_ticket(ticket: str) -> Authentication | None:
+    """Consume `ticket`: who it was for, until when the access token it was bought with is valid.
 
+    None if it is unknown, used, or expired.
     Also None when the user has been deleted or deactivated since the ticket was issued.
     """
     # What cannot be a ticket is never looked up (nor turned into a cache key).
@@ -54,7 +48,7 @@ async def redeem_ticket(ticket: str) -> RedeemedTicket | None:
     user = await get_active_user(claims["user_id"])
     if user is None:
         return None
-    return RedeemedTicket(user=user, token_expires_at=claims["token_expires_at"])
+    return Authentication(user=user, expires_at=claims["token_expires_at"])
 
 
 @database_sync_to_async

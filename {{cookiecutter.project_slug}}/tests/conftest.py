@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import override_settings
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from config.asgi import application
 from tests.credentials import ws_query_for
@@ -113,7 +113,10 @@ def other_user(make_user):
 
 @pytest.fixture
 def tokens():
-    """`tokens(user)` -> (access, refresh) as strings, minted by simplejwt."""
+    """`tokens(user)` -> (access, refresh) as strings, minted by simplejwt.
+
+    The refresh token is recorded in the database (token_blacklist): call it from sync code.
+    """
 
     def mint(for_user):
         refresh = RefreshToken.for_user(for_user)
@@ -149,11 +152,28 @@ async def communicator(transactional_db):
 
 
 @pytest.fixture
-def ws_query(tokens):
-    """`await ws_query(user)` -> the query string that authenticates `user` in this mode."""
+def access_token():
+    """`access_token(user, lifetime=None)` -> a signed access JWT; touches no database.
 
-    async def query(for_user):
-        return await ws_query_for(for_user, tokens)
+    `lifetime` (a timedelta) overrides ACCESS_TOKEN_LIFETIME, negative for an expired token.
+    """
+
+    def mint(for_user, lifetime=None):
+        token = AccessToken.for_user(for_user)
+        if lifetime is not None:
+            token.set_exp(lifetime=lifetime)
+        return str(token)
+
+    return mint
+
+
+@pytest.fixture
+def ws_query(access_token):
+    """`await ws_query(user, lifetime=None)` -> the query string that authenticates `user` in
+    this mode, backed by an access token of that lifetime."""
+
+    async def query(for_user, lifetime=None):
+        return await ws_query_for(access_token(for_user, lifetime))
 
     return query
 

@@ -1,8 +1,7 @@
 """How tests authenticate a WebSocket in this mode: the access JWT in the query string."""
 
 
-async def ws_query_for(user, tokens) -> str:
-    access, _ = tokens(user)
+async def ws_query_for(access) -> str:
     return f"token={access}"
 
 

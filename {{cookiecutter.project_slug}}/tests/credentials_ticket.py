@@ -4,8 +4,7 @@ from asgiref.sync import sync_to_async
 from rest_framework.test import APIClient
 
 
-async def ws_query_for(user, tokens) -> str:
-    access, _ = tokens(user)
+async def ws_query_for(access) -> str:
 
     @sync_to_async
     def post_for_ticket():

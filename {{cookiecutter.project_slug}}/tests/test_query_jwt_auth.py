@@ -9,7 +9,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken
 
-from realtime.channelsmiddleware import MAX_TOKEN_LENGTH, QueryStringJWTAuthMiddleware
+from realtime import access_tokens
+from realtime.access_tokens import MAX_TOKEN_LENGTH
 from tests.conftest import assert_refused
 
 
@@ -26,8 +27,8 @@ def signed_token(user, *, drop=(), key=None, algorithm="HS256", **claims):
     return jwt.encode(payload, key or settings.SIMPLE_JWT["SIGNING_KEY"], algorithm=algorithm)
 
 
-async def test_access_token_connects_as_its_user(communicator, user, tokens):
-    access, _ = tokens(user)
+async def test_access_token_connects_as_its_user(communicator, user, access_token):
+    access = access_token(user)
     comm = communicator(query=f"token={access}")
 
     connected, _ = await comm.connect()
@@ -70,40 +71,38 @@ async def test_unsigned_token_is_refused(communicator, user):
 
 
 async def test_refresh_token_is_refused(communicator, user, tokens):
-    _, refresh = tokens(user)
+    _, refresh = await sync_to_async(tokens)(user)
     await assert_refused(communicator(query=f"token={refresh}"))
 
 
-async def test_token_of_inactive_user_is_refused(communicator, user, tokens):
-    access, _ = tokens(user)
+async def test_token_of_inactive_user_is_refused(communicator, user, access_token):
+    access = access_token(user)
     user.is_active = False
     await sync_to_async(user.save)()
     await assert_refused(communicator(query=f"token={access}"))
 
 
-async def test_token_of_deleted_user_is_refused(communicator, user, tokens):
-    access, _ = tokens(user)
+async def test_token_of_deleted_user_is_refused(communicator, user, access_token):
+    access = access_token(user)
     await sync_to_async(user.delete)()
     await assert_refused(communicator(query=f"token={access}"))
 
 
-async def test_ticket_parameter_is_refused_in_this_mode(communicator, user, tokens):
-    access, _ = tokens(user)
+async def test_ticket_parameter_is_refused_in_this_mode(communicator, user, access_token):
+    access = access_token(user)
     await assert_refused(communicator(query=f"ticket={access}"))
     await assert_refused(communicator(query=f"token={access}&ticket=x"))
 
 
 @pytest.mark.parametrize("prefix", ["Bearer ", "Bearer%20", "Bearer+"])
-async def test_bearer_prefix_is_refused(communicator, user, tokens, prefix):
-    access, _ = tokens(user)
+async def test_bearer_prefix_is_refused(communicator, user, access_token, prefix):
+    access = access_token(user)
     await assert_refused(communicator(query=f"token={prefix}{access}"))
 
 
 async def test_overlong_token_is_refused_without_decoding(communicator, user, monkeypatch):
     decode = Mock(side_effect=AssertionError("decoded"))
-    monkeypatch.setattr(
-        QueryStringJWTAuthMiddleware.jwt_authentication, "get_validated_token", decode
-    )
+    monkeypatch.setattr(access_tokens.jwt_authentication, "get_validated_token", decode)
 
     await assert_refused(communicator(query=f"token={'A' * (MAX_TOKEN_LENGTH + 1)}"))
     assert decode.mock_calls == []

@@ -193,13 +193,13 @@ async def test_what_cannot_be_a_ticket_is_never_looked_up(monkeypatch, ticket):
     assert cache_spy.mock_calls == []
 
 
-async def test_access_jwt_as_ticket_is_refused(communicator, user, tokens):
-    access, _ = tokens(user)
+async def test_access_jwt_as_ticket_is_refused(communicator, user, access_token):
+    access = access_token(user)
     await assert_refused(communicator(query=f"ticket={access}"))
 
 
-async def test_token_parameter_is_refused_in_this_mode(communicator, user, tokens):
-    access, _ = tokens(user)
+async def test_token_parameter_is_refused_in_this_mode(communicator, user, access_token):
+    access = access_token(user)
     await assert_refused(communicator(query=f"token={access}"))
     # Even next to a valid ticket: the client is putting a JWT in a URL.
     ticket = await ticket_for(user)
@@ -213,7 +213,7 @@ async def test_ticket_remembers_when_its_access_token_expires(user):
     redeemed = await redeem_ticket(ticket)
 
     assert redeemed.user == user
-    assert redeemed.token_expires_at == expires_at
+    assert redeemed.expires_at == expires_at
 
 
 async def test_one_ticket_raced_over_two_server_processes_admits_exactly_one(

@@ -1,0 +1,202 @@
+"""Live sessions: an open socket lives no longer than its credential, can be refreshed in-band,
+and closes when its user logs out, is deactivated or deleted, or changes password."""
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.credentials import live_ws_query_for
+
+CLOSE_TOKEN_EXPIRED = {"type": "websocket.close", "code": 4401, "reason": "token_expired"}
+CLOSE_LOGGED_OUT = {"type": "websocket.close", "code": 4401, "reason": "logged_out"}
+CLOSE_AUTH_FAILED = {"type": "websocket.close", "code": 4403, "reason": "auth_failed"}
+
+
+async def open_socket(communicator, ws_query, user, lifetime=None, room="lobby"):
+    comm = communicator(f"/ws/chat/{room}/", query=await ws_query(user, lifetime))
+    connected, _ = await comm.connect()
+    assert connected
+    return comm
+
+
+def session_watches():
+    return [task for task in asyncio.all_tasks() if task.get_name().startswith("session-watch")]
+
+
+@sync_to_async
+def log_out(refresh):
+    return APIClient().post("/api/logout/", {"refresh": refresh}, format="json")
+
+
+# Expiry
+
+
+# `exp` is in whole seconds: a token of lifetime N expires between N-1 and N seconds from now.
+
+
+async def test_socket_closes_with_4401_when_its_token_expires(communicator, ws_query, user):
+    comm = await open_socket(communicator, ws_query, user, lifetime=timedelta(seconds=3))
+
+    assert await comm.receive_nothing(timeout=1)
+    assert await comm.receive_output(timeout=4) == CLOSE_TOKEN_EXPIRED
+
+
+async def test_expiry_waits_for_the_leeway(communicator, ws_query, user, settings):
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "LEEWAY": 3}
+    comm = await open_socket(communicator, ws_query, user, lifetime=timedelta(seconds=2))
+
+    assert await comm.receive_nothing(timeout=3)  # past the token's own expiry
+    assert await comm.receive_output(timeout=4) == CLOSE_TOKEN_EXPIRED
+
+
+async def test_the_timer_is_cancelled_on_disconnect(communicator, ws_query, user):
+    comm = await open_socket(communicator, ws_query, user)
+    assert len(session_watches()) == 1
+
+    await comm.disconnect()
+    await asyncio.sleep(0)
+
+    assert session_watches() == []
+
+
+# In-band refresh
+
+
+async def test_fresh_token_in_band_moves_the_deadline(communicator, ws_query, user, access_token):
+    comm = await open_socket(communicator, ws_query, user, lifetime=timedelta(seconds=2))
+    fresh = access_token(user, lifetime=timedelta(minutes=5))
+
+    await comm.send_json_to({"type": "auth", "token": fresh})
+
+    assert await comm.receive_json_from() == {
+        "type": "auth.ok",
+        "expires_at": AccessToken(fresh)["exp"],
+    }
+    assert await comm.receive_nothing(timeout=3)
+    await comm.send_json_to({"message": "still here"})
+    assert (await comm.receive_json_from())["message"] == "still here"
+
+
+@pytest.mark.parametrize("bad", ["another user's", "refresh", "expired", "garbage", "missing"])
+async def test_bad_token_in_band_closes_with_4403(
+    communicator, ws_query, user, other_user, access_token, tokens, bad
+):
+    comm = await open_socket(communicator, ws_query, user)
+    token = {
+        "another user's": access_token(other_user),
+        "refresh": (await sync_to_async(tokens)(user))[1],
+        "expired": access_token(user, lifetime=-timedelta(seconds=1)),
+        "garbage": "not-a-jwt",
+        "missing": None,
+    }[bad]
+
+    await comm.send_json_to({"type": "auth", "token": token})
+
+    assert await comm.receive_output() == CLOSE_AUTH_FAILED
+
+
+# Revocation
+
+
+async def test_logout_closes_every_socket_of_the_user_and_no_other(
+    communicator, ws_query, user, other_user, tokens
+):
+    alice_lobby = await open_socket(communicator, ws_query, user)
+    alice_elsewhere = await open_socket(communicator, ws_query, user, room="elsewhere")
+    bob = await open_socket(communicator, ws_query, other_user)
+    _, refresh = await sync_to_async(tokens)(user)
+
+    response = await log_out(refresh)
+
+    assert response.status_code == 200
+    assert await alice_lobby.receive_output(timeout=1) == CLOSE_LOGGED_OUT
+    assert await alice_elsewhere.receive_output(timeout=1) == CLOSE_LOGGED_OUT
+    assert await bob.receive_nothing(timeout=0.5)
+    # The refresh token is blacklisted: it cannot log out (or refresh) again.
+    assert (await log_out(refresh)).status_code == 401
+
+
+async def test_logout_with_a_bad_refresh_token_is_refused(communicator, ws_query, user):
+    comm = await open_socket(communicator, ws_query, user)
+
+    assert (await log_out("not-a-token")).status_code == 401
+    assert await comm.receive_nothing(timeout=0.5)
+
+
+@pytest.mark.parametrize("change", ["deactivate", "change password", "delete"])
+async def test_account_change_closes_the_users_sockets(
+    communicator, ws_query, user, other_user, change
+):
+    alice = await open_socket(communicator, ws_query, user)
+    bob = await open_socket(communicator, ws_query, other_user)
+
+    @sync_to_async
+    def apply_change():
+        if change == "deactivate":
+            user.is_active = False
+            user.save()
+        elif change == "change password":
+            user.set_password("a whole new password")
+            user.save()
+        else:
+            user.delete()
+
+    await apply_change()
+
+    assert await alice.receive_output(timeout=1) == CLOSE_LOGGED_OUT
+    assert await bob.receive_nothing(timeout=0.5)
+
+
+async def test_other_profile_changes_leave_sockets_open(communicator, ws_query, user):
+    alice = await open_socket(communicator, ws_query, user)
+    user.first_name = "Alice"
+    await sync_to_async(user.save)()
+    assert await alice.receive_nothing(timeout=0.5)
+
+
+async def test_socket_older_than_group_expiry_is_still_reached(
+    communicator, ws_query, user, tokens, settings
+):
+    # channels-redis forgets group members after group_expiry (a day by default); the socket
+    # re-joins its groups before that. Here the layer forgets after 2 s.
+    layer = settings.CHANNEL_LAYERS["default"]
+    settings.CHANNEL_LAYERS = {
+        "default": {**layer, "CONFIG": {**layer.get("CONFIG", {}), "group_expiry": 2}}
+    }
+    comm = await open_socket(communicator, ws_query, user)
+    await asyncio.sleep(4.5)
+    _, refresh = await sync_to_async(tokens)(user)
+
+    await log_out(refresh)
+
+    assert await comm.receive_output(timeout=1) == CLOSE_LOGGED_OUT
+
+
+async def test_logout_on_one_server_process_closes_sockets_on_another(redis_url, server_process):
+    first, second = server_process(), server_process()
+    query = await asyncio.to_thread(live_ws_query_for, second)
+    status, pair = await asyncio.to_thread(
+        first.post_json,
+        "/api/token/",
+        {"username": "alice", "password": "correct horse battery staple"},
+    )
+    assert status == 200
+
+    async with connect(f"{second.ws_url}/ws/chat/lobby/?{query}") as ws:
+        status, _ = await asyncio.to_thread(
+            first.post_json, "/api/logout/", {"refresh": pair["refresh"]}
+        )
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), timeout=1)
+
+    assert status == 200
+    assert time.monotonic() - started < 1
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4401, "logged_out")
