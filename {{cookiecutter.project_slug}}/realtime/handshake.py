@@ -63,24 +63,31 @@ class AllowedHostsOriginValidator(OriginValidator):
         )
 
 
-def query_credential(scope, name: str) -> str | None:
-    """The value of the one `name` parameter in the query string, or None if it cannot be trusted.
-
-    None when the query string is oversized or malformed (not ASCII, percent-encoded bytes that are
-    not UTF-8), when `name` is absent, empty or repeated, or when another mode's credential
-    parameter is present.
-    """
+def query_params(scope) -> list[tuple[str, str]] | None:
+    """The query string's (name, value) pairs, or None when it is oversized or malformed (not
+    ASCII, percent-encoded bytes that are not UTF-8, too many parameters)."""
     raw = scope.get("query_string", b"")
     if len(raw) > MAX_QUERY_STRING_BYTES:
         return None
     try:
-        pairs = parse_qsl(
+        return parse_qsl(
             raw.decode("ascii"),
             keep_blank_values=True,
             errors="strict",
             max_num_fields=MAX_QUERY_PARAMS,
         )
     except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def query_credential(scope, name: str) -> str | None:
+    """The value of the one `name` parameter in the query string, or None if it cannot be trusted.
+
+    None when the query string is oversized or malformed, when `name` is absent, empty or repeated,
+    or when another mode's credential parameter is present.
+    """
+    pairs = query_params(scope)
+    if pairs is None:
         return None
     values = [value for key, value in pairs if key == name]
     foreign = any(key in CREDENTIAL_PARAMS and key != name for key, _ in pairs)
@@ -97,29 +104,39 @@ class Authentication:
     expires_at: int | None
 
 
-class QueryCredentialAuthMiddleware(BaseMiddleware):
-    """Authenticate a WebSocket by one query-string credential, or refuse the handshake.
+class CredentialAuthMiddleware(BaseMiddleware):
+    """Authenticate a WebSocket by the one credential its handshake carries, or refuse it.
 
-    Subclasses name the parameter and turn its value into an Authentication (or None). The user
-    goes in scope["user"] and the credential's expiry in scope["auth_expires_at"], which the
+    Subclasses find the credential in the scope and turn it into an Authentication (or None). The
+    user goes in scope["user"] and the credential's expiry in scope["auth_expires_at"], which the
     consumer enforces on the open socket; the inner application only ever sees authenticated
     connections. A credential that cannot be checked because Redis is unreachable is refused too.
     """
 
-    query_param: str
+    def find_credential(self, scope) -> str | None:
+        raise NotImplementedError
 
     async def authenticate(self, credential: str) -> Authentication | None:
         raise NotImplementedError
 
     async def __call__(self, scope, receive, send):
-        credential = query_credential(scope, self.query_param)
+        credential = self.find_credential(scope)
         try:
             auth = await self.authenticate(credential) if credential is not None else None
         except REDIS_UNAVAILABLE as error:
-            # The path only: the query string holds the credential.
+            # The path only: the query string may hold the credential.
             logger.warning("Redis unavailable, refused a handshake to %s: %s", scope["path"], error)
             auth = None
         if auth is None:
             return await deny_handshake(scope, receive, send)
         scope = {**scope, "user": auth.user, "auth_expires_at": auth.expires_at}
         return await super().__call__(scope, receive, send)
+
+
+class QueryCredentialAuthMiddleware(CredentialAuthMiddleware):
+    """A credential in one query-string parameter, named by the subclass."""
+
+    query_param: str
+
+    def find_credential(self, scope):
+        return query_credential(scope, self.query_param)
