@@ -1,4 +1,4 @@
-"""Keep only the files the chosen auth mode uses, write a development .env, print the next steps.
+"""Keep only the files the chosen answers use, write a development .env, print the next steps.
 
 Offline and free of side effects outside the new project directory.
 """
@@ -10,6 +10,7 @@ from pathlib import Path
 AUTH_MODE = "{{ cookiecutter.auth_mode }}"
 SLUG = "{{ cookiecutter.project_slug }}"
 AUTH_MODES = ("ticket", "query_jwt")
+DEMO_PAGE = "{{ cookiecutter.demo_page }}" == "True"
 
 # Files that exist in one mode only; each entry is removed unless its mode was chosen.
 MODE_ONLY_FILES = {
@@ -33,11 +34,33 @@ PER_MODE_FILES = [
 ]
 
 
+# The demo page and its browser test (prompt demo_page), removed when it was declined.
+DEMO_FILES = [
+    "realtime/demo_urls.py",
+    "realtime/static/realtime/client.js",
+    "realtime/static/realtime/demo.js",
+    "realtime/templates/realtime/demo.html",
+    "tests/test_demo_page.py",
+]
+
+
+def remove(project: Path, path: str) -> None:
+    """Delete a file, and the directories that it leaves empty."""
+    (project / path).unlink()
+    for directory in (project / path).parents:
+        if directory == project or any(directory.iterdir()):
+            break
+        directory.rmdir()
+
+
 def prune(project: Path) -> None:
     for mode, paths in MODE_ONLY_FILES.items():
         if mode != AUTH_MODE:
             for path in paths:
-                (project / path).unlink()
+                remove(project, path)
+    if not DEMO_PAGE:
+        for path in DEMO_FILES:
+            remove(project, path)
     for path in map(Path, PER_MODE_FILES):
         for mode in AUTH_MODES:
             variant = project / path.with_name(f"{path.stem}_{mode}{path.suffix}")
@@ -61,6 +84,12 @@ def main() -> None:
     project = Path.cwd()
     prune(project)
     write_dev_env(project)
+    demo = (
+        "\nDemo page: create a user (uv run manage.py createsuperuser), run the server, and open\n"
+        "http://127.0.0.1:8000/ to sign in and chat.\n"
+        if DEMO_PAGE
+        else ""
+    )
     print(
         f"""
 Created {SLUG}/ (WebSocket auth: {AUTH_MODE}).
@@ -69,7 +98,7 @@ Next steps:
     cd {SLUG}
     uv run manage.py migrate && uv run manage.py runserver   # http://127.0.0.1:8000/
     uv run pytest                                            # the project's own tests
-
+{demo}
 No uv yet? https://docs.astral.sh/uv/ (or: pip install uv).
 """
     )

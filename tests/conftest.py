@@ -1,7 +1,8 @@
 """The variant matrix, and one baked project per variant for the whole session.
 
 Each auth mode is baked once; so is a project whose free-text answers are hostile to the files
-they land in (quotes, backslashes, non-ASCII). Every test in tests/ runs against every variant.
+they land in (quotes, backslashes, non-ASCII), which also declines the demo page. Every test in
+tests/ runs against every variant.
 """
 
 import os
@@ -21,6 +22,7 @@ VARIANTS = {
         "description": 'Quotes " and \\ backslashes and {braces}',
         "author_name": "Zoë O'Brien",
         "auth_mode": "ticket",
+        "demo_page": False,
     },
 }
 

@@ -7,7 +7,7 @@ import tomllib
 
 import yaml
 
-from tests.conftest import VARIANTS
+from tests.conftest import TEMPLATE_DIR, VARIANTS
 
 UNRENDERED = re.compile(r"\{\{\s*cookiecutter\.|\{%[^%]*cookiecutter")
 
@@ -22,6 +22,20 @@ MODE_FILES = {
     ],
     "query_jwt": ["tests/test_query_jwt_auth.py"],
 }
+# The demo page (prompt demo_page, on by default) and its browser test.
+DEMO_FILES = [
+    "realtime/demo_urls.py",
+    "realtime/static/realtime/client.js",
+    "realtime/static/realtime/demo.js",
+    "realtime/templates/realtime/demo.html",
+    "tests/test_demo_page.py",
+]
+# Copied as they are: Django template tags and JavaScript are not cookiecutter's to render.
+UNRENDERED_FILES = [
+    "realtime/static/realtime/client.js",
+    "realtime/static/realtime/demo.js",
+    "realtime/templates/realtime/demo.html",
+]
 COMMON_FILES = [
     "manage.py",
     "pyproject.toml",
@@ -64,6 +78,24 @@ def test_mode_files_are_present_and_others_absent(project, variant):
             assert not set(files) & present
     # The per-mode sources were renamed into place, none left behind.
     assert not [p for p in present if re.search(r"_(ticket|query_jwt)\.py$", p)]
+
+
+def test_demo_files_are_present_only_when_asked_for(project, variant):
+    present = {str(p.relative_to(project)) for p in text_files(project)}
+    dev_dependencies = tomllib.loads((project / "pyproject.toml").read_text())["dependency-groups"]
+
+    if VARIANTS[variant].get("demo_page", True):
+        assert set(DEMO_FILES) <= present
+        assert any(dep.startswith("playwright") for dep in dev_dependencies["dev"])
+        for path in UNRENDERED_FILES:
+            source = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / path
+            assert (project / path).read_bytes() == source.read_bytes(), path
+    else:
+        assert not set(DEMO_FILES) & present
+        assert not (project / "realtime" / "static").exists()
+        assert not (project / "realtime" / "templates").exists()
+        assert not any(dep.startswith("playwright") for dep in dev_dependencies["dev"])
+        assert "demo" not in (project / "config" / "urls.py").read_text()
 
 
 def test_no_template_syntax_survives(project):

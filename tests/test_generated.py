@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.conftest import AUTH_MODES, services_required
+from tests.conftest import AUTH_MODES, VARIANTS, services_required
 
 # Variables of the developer's shell that would change what a baked project's suite sees.
 PROJECT_VARIABLES = (
@@ -97,8 +97,9 @@ def test_suite_passes_on_redis_and_postgresql(bake, mode):
     assert "skipped" not in summary
 
 
-def test_readme_quick_start_serves_on_an_empty_machine(synced_project):
-    """The README's first command, on a fresh bake: migrate, then runserver answers HTTP."""
+def test_readme_quick_start_serves_on_an_empty_machine(synced_project, variant):
+    """The README's first command, on a fresh bake: migrate, then runserver answers HTTP, and
+    serves the demo page at `/` when the project has one (the generated .env turns DEBUG on)."""
     env = project_env()
     migrate = subprocess.run(
         [UV, "run", "--no-sync", "manage.py", "migrate"],
@@ -120,11 +121,15 @@ def test_readme_quick_start_serves_on_an_empty_machine(synced_project):
     )
     try:
         status = wait_for_http(f"http://127.0.0.1:{port}/api/token/", server)
+        demo_status = wait_for_http(f"http://127.0.0.1:{port}/", server)
+        script_status = wait_for_http(f"http://127.0.0.1:{port}/static/realtime/client.js", server)
     finally:
         server.terminate()
         server.wait(10)
     # GET on the token endpoint: the view is there and only takes POST.
     assert status == 405
+    expected = 200 if VARIANTS[variant].get("demo_page", True) else 404
+    assert (demo_status, script_status) == (expected, expected)
 
 
 def wait_for_http(url, process, timeout=30.0):

@@ -61,6 +61,27 @@ def test_unknown_auth_mode_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_demo_page_answer_must_be_yes_or_no(tmp_path):
+    result = bake_cli(tmp_path, demo_page="maybe")
+
+    assert result.returncode != 0
+    assert "maybe provided for variable demo_page could not be converted to a boolean" in (
+        result.stderr
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_declined_demo_page_leaves_no_trace(tmp_path):
+    result = bake_cli(tmp_path, demo_page="no")
+
+    assert result.returncode == 0, result.stderr
+    realtime = tmp_path / "realtime_chat" / "realtime"
+    assert realtime.is_dir()
+    assert not (realtime / "static").exists()
+    assert not (realtime / "templates").exists()
+    assert "Demo page" not in result.stdout
+
+
 def test_good_slug_is_accepted(tmp_path):
     result = bake_cli(tmp_path, project_slug="chat_server2")
     assert result.returncode == 0, result.stderr

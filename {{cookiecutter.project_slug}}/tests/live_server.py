@@ -110,7 +110,7 @@ class LiveServer:
         ]
 
     def __enter__(self):
-        self.log = self.log_path.open("wb")
+        self.log = self.log_path.open("ab")  # appends: a restarted server's log follows the first
         self.process = subprocess.Popen(
             self.command(), cwd=PROJECT_DIR, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )
@@ -120,6 +120,11 @@ class LiveServer:
     def __exit__(self, *exc_info):
         self.stop()
         self.log.close()
+
+    def restart(self):
+        """Stop the process, then start a new one on the same port, database and settings."""
+        self.__exit__(None, None, None)
+        self.__enter__()
 
     def wait_until_listening(self, timeout=30.0):
         deadline = time.monotonic() + timeout

@@ -1,0 +1,393 @@
+/**
+ * A browser client for this project's chat WebSockets: one ES module, no dependencies, no build
+ * step. Copy it into any frontend (README: "Demo page").
+ *
+ * - Signs in at the JWT endpoint and keeps the access and refresh tokens in memory only, in
+ *   private fields: never in localStorage, sessionStorage or a cookie. Reloading the page signs
+ *   the user out. Signing out revokes the refresh token when `logoutUrl` is set.
+ * - Refreshes the access token before it expires, and tells an open socket about the new one
+ *   (`{"type": "auth", "token": ...}`).
+ * - Opens every socket, reconnections included, with a fresh credential: a one-time ticket when
+ *   `ticketUrl` is set (ticket mode), else the access token in `?token=` (query_jwt mode).
+ * - Reconnects by itself with exponential backoff and jitter, and stops when a close means that
+ *   the credentials are bad.
+ *
+ * Events (it is an EventTarget; each event's `detail`):
+ * - "state": {state, reason}; state is one of STATES.
+ * - "message": a frame from the server, parsed (`{"type": "chat.message", ...}`).
+ * - "close": {code, reason, opened}; `opened` is false when the socket never opened.
+ * - "tokens": {expiresAt, refreshed}; expiresAt in milliseconds on this machine's clock.
+ * - "auth": the server's answer to an in-band token refresh (`{"type": "auth.ok", ...}`).
+ */
+
+// Close codes. 1xxx are RFC 6455's; 44xx follow the graphql-ws convention: 4000 + HTTP status.
+export const CLOSE_NORMAL = 1000;
+// No close frame. Before `open`, it is also all a browser reports of a refused handshake (HTTP
+// 403): it never shows the status, so such a close may mean a bad credential.
+export const CLOSE_ABNORMAL = 1006;
+export const CLOSE_SERVICE_RESTART = 1012;
+export const CLOSE_TRY_AGAIN_LATER = 1013; // the server cannot serve sockets now (Redis down)
+export const CLOSE_UNAUTHORIZED = 4401; // the credential expired, or the session was logged out
+export const CLOSE_FORBIDDEN = 4403; // authentication failed: retrying cannot help
+export const CLOSE_TOO_MANY_REQUESTS = 4429;
+// Reasons sent with CLOSE_UNAUTHORIZED. Some servers (daphne) drop reasons: none = expired.
+export const REASON_TOKEN_EXPIRED = "token_expired";
+export const REASON_LOGGED_OUT = "logged_out";
+
+const CLOSE_DESCRIPTIONS = {
+  [CLOSE_NORMAL]: "normal closure",
+  1001: "going away",
+  [CLOSE_ABNORMAL]: "abnormal closure, no close frame",
+  1008: "policy violation",
+  1011: "server error",
+  [CLOSE_SERVICE_RESTART]: "service restart",
+  [CLOSE_TRY_AGAIN_LATER]: "try again later",
+  [CLOSE_UNAUTHORIZED]: "unauthorized",
+  [CLOSE_FORBIDDEN]: "forbidden",
+  [CLOSE_TOO_MANY_REQUESTS]: "too many requests",
+};
+
+export const STATES = [
+  "signed-out", // no tokens
+  "idle", // signed in, no room joined
+  "connecting", // fetching a credential or opening the socket
+  "open", // connected
+  "reconnecting", // waiting to try again
+  "stopped", // will not try again on its own; join() tries again
+];
+
+export const DEFAULTS = {
+  baseUrl: globalThis.location?.origin, // where the API and the sockets are
+  tokenUrl: "/api/token/",
+  refreshUrl: "/api/token/refresh/",
+  ticketUrl: null, // set: ticket mode; null: query_jwt mode
+  logoutUrl: null, // set: signOut() revokes the refresh token there (and the user's sockets)
+  socketPath: (room) => `/ws/chat/${encodeURIComponent(room)}/`,
+  baseDelayMs: 500, // first reconnection delay; doubles with each failure in a row
+  maxDelayMs: 30_000,
+  stableAfterMs: 10_000, // a socket open this long resets the backoff; one that flaps does not
+  slowDownMs: 5_000, // at least this long after 4429 or 1013
+  maxRefusals: 2, // sockets in a row that close before opening, with the server answering HTTP
+  refreshAt: 0.8, // refresh the access token at this fraction of its lifetime
+};
+
+/** A short text for a close code: "1012 service restart". */
+export function describeClose(code) {
+  return `${code} ${CLOSE_DESCRIPTIONS[code] ?? "unknown"}`;
+}
+
+/** The server could not be reached or asked to wait: try again later. */
+class Unavailable extends Error {
+  constructor(message, retryAfterMs = 0) {
+    super(message);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The credentials are gone or refused; the client is signed out. */
+class SignedOut extends Error {}
+
+export class RealtimeClient extends EventTarget {
+  #options;
+  #access = null;
+  #refresh = null;
+  #refreshDueAt = 0; // when to refresh the access token, on this machine's clock
+  #refreshTimer = null;
+  #refreshing = null; // the refresh in flight, shared by everyone who needs it
+  #room = null;
+  #socket = null;
+  #generation = 0; // bumped whenever the current socket or retry is abandoned
+  #retryTimer = null;
+  #failures = 0; // attempts in a row that did not end in a stable socket
+  #refusals = 0; // sockets in a row that closed before opening
+  #staleCredential = false; // refresh the access token before the next attempt
+  state = "signed-out";
+
+  constructor(options = {}) {
+    super();
+    this.#options = { ...DEFAULTS, ...options };
+  }
+
+  get signedIn() {
+    return this.#refresh !== null;
+  }
+
+  get room() {
+    return this.#room;
+  }
+
+  /** Get a token pair with a username and a password; throws an Error that says why not. */
+  async signIn(username, password) {
+    const response = await this.#post(this.#options.tokenUrl, { username, password });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      throw new Error(body.detail ?? `sign-in failed: HTTP ${response.status}`);
+    }
+    this.#forget();
+    this.#storeTokens(await response.json(), false);
+    this.#setState("idle");
+  }
+
+  /** Forget the tokens, close the socket, and revoke the refresh token at `logoutUrl`. */
+  signOut() {
+    const { logoutUrl } = this.#options;
+    if (logoutUrl && this.#refresh) {
+      // Fire and forget: this client is signed out whatever the server answers.
+      this.#post(logoutUrl, { refresh: this.#refresh }).catch(() => {});
+    }
+    this.#signedOut("");
+  }
+
+  /** Signed out by the server, or by tokens it refuses: nothing left to revoke. */
+  #signedOut(reason) {
+    this.#forget();
+    this.#setState("signed-out", reason);
+  }
+
+  #forget() {
+    this.#abandonSocket(CLOSE_NORMAL, "signed out");
+    clearTimeout(this.#refreshTimer);
+    this.#access = this.#refresh = null;
+    this.#room = null;
+  }
+
+  /** Connect to a room (leaving the current one), and stay connected until told otherwise. */
+  join(room) {
+    if (!this.signedIn) throw new Error("sign in first");
+    this.#abandonSocket(CLOSE_NORMAL, "switching rooms");
+    this.#room = room;
+    this.#failures = this.#refusals = 0;
+    this.#connect();
+  }
+
+  /** Close the socket and stay disconnected. */
+  leave() {
+    this.#abandonSocket(CLOSE_NORMAL, "left");
+    this.#room = null;
+    this.#setState(this.signedIn ? "idle" : "signed-out");
+  }
+
+  /** Send a JSON frame; false when no socket is open. */
+  send(frame) {
+    if (this.#socket?.readyState !== WebSocket.OPEN) return false;
+    this.#socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  async #connect() {
+    const generation = ++this.#generation;
+    this.#setState(this.#failures ? "reconnecting" : "connecting");
+    let url;
+    try {
+      url = await this.#socketUrl();
+    } catch (error) {
+      if (generation !== this.#generation || error instanceof SignedOut) return;
+      this.#retry(error.retryAfterMs ?? 0, error.message);
+      return;
+    }
+    if (generation !== this.#generation) return;
+    const socket = new WebSocket(url);
+    this.#socket = socket;
+    let opened = false;
+    let openedAt = 0;
+    socket.addEventListener("open", () => {
+      opened = true;
+      openedAt = Date.now();
+      this.#refusals = 0;
+      this.#setState("open");
+    });
+    socket.addEventListener("message", (event) => this.#receive(event.data));
+    socket.addEventListener("close", (event) => {
+      if (this.#socket === socket) this.#socket = null;
+      if (opened && Date.now() - openedAt >= this.#options.stableAfterMs) this.#failures = 0;
+      this.#emit("close", { code: event.code, reason: event.reason, opened });
+      if (generation === this.#generation) this.#closed(event.code, event.reason, opened);
+    });
+  }
+
+  /** What to do after the server (or the network) closed the socket. */
+  #closed(code, reason, opened) {
+    if (code === CLOSE_UNAUTHORIZED) {
+      if (reason === REASON_LOGGED_OUT) {
+        this.#signedOut("logged out by the server");
+        return;
+      }
+      this.#staleCredential = true; // expired: reconnect with a refreshed token
+      this.#retry(0, "credential expired");
+      return;
+    }
+    if (code === CLOSE_FORBIDDEN) {
+      this.#stop(`the server refused the credentials (${describeClose(code)})`);
+      return;
+    }
+    if (!opened) {
+      // Most likely a refused handshake. The credential came from a server that answered HTTP
+      // just before (the next attempt proves it again), so after a few in a row, give up.
+      this.#refusals += 1;
+      if (this.#refusals >= this.#options.maxRefusals) {
+        this.#stop(`handshake refused ${this.#refusals} times in a row`);
+        return;
+      }
+      this.#staleCredential = true;
+    }
+    const slow = code === CLOSE_TOO_MANY_REQUESTS || code === CLOSE_TRY_AGAIN_LATER;
+    this.#retry(slow ? this.#options.slowDownMs : 0, describeClose(code));
+  }
+
+  /** Try again after an exponential backoff with jitter, never sooner than `floorMs`. */
+  #retry(floorMs, why) {
+    const { baseDelayMs, maxDelayMs } = this.#options;
+    const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** this.#failures);
+    // "Equal jitter": half fixed, half random, so that clients cut off together spread out.
+    const delay = Math.max(floorMs, ceiling / 2 + (Math.random() * ceiling) / 2);
+    this.#failures += 1;
+    clearTimeout(this.#retryTimer);
+    const generation = ++this.#generation;
+    this.#retryTimer = setTimeout(() => {
+      if (generation === this.#generation) this.#connect();
+    }, delay);
+    this.#setState("reconnecting", `${why}; retrying in ${(delay / 1000).toFixed(1)} s`);
+  }
+
+  #stop(reason) {
+    this.#abandonSocket(CLOSE_NORMAL, "stopped");
+    this.#setState("stopped", reason);
+  }
+
+  #abandonSocket(code, reason) {
+    this.#generation += 1; // whatever is in flight for the old socket no longer counts
+    clearTimeout(this.#retryTimer);
+    this.#socket?.close(code, reason);
+    this.#socket = null;
+  }
+
+  /** A socket URL with a fresh credential: a new ticket, or a valid access token. */
+  async #socketUrl() {
+    const { baseUrl, socketPath, ticketUrl } = this.#options;
+    if (this.#staleCredential || Date.now() >= this.#refreshDueAt) {
+      await this.#refreshAccess();
+      this.#staleCredential = false;
+    }
+    const url = new URL(socketPath(this.#room), baseUrl);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    if (ticketUrl) {
+      url.searchParams.set("ticket", await this.#ticket());
+    } else {
+      url.searchParams.set("token", this.#access);
+    }
+    return url.href;
+  }
+
+  async #ticket(refreshed = false) {
+    const response = await this.#post(this.#options.ticketUrl, {}, this.#access);
+    if (response.status === 401 && !refreshed) {
+      await this.#refreshAccess(); // the access token was refused: one refresh, one more try
+      return this.#ticket(true);
+    }
+    if (response.status === 401) {
+      this.#signedOut("the server refused the access token");
+      throw new SignedOut();
+    }
+    if (!response.ok) throw unavailable(response);
+    return (await response.json()).ticket;
+  }
+
+  #refreshAccess() {
+    this.#refreshing ??= this.#doRefresh().finally(() => {
+      this.#refreshing = null;
+    });
+    return this.#refreshing;
+  }
+
+  async #doRefresh() {
+    const refresh = this.#refresh;
+    if (refresh === null) throw new SignedOut();
+    const response = await this.#post(this.#options.refreshUrl, { refresh });
+    const tokens = response.ok ? await response.json() : null;
+    if (this.#refresh !== refresh) throw new SignedOut(); // signed out (or in again) meanwhile
+    if (response.status === 400 || response.status === 401) {
+      this.#signedOut("session expired: sign in again");
+      throw new SignedOut();
+    }
+    if (!response.ok) throw unavailable(response);
+    this.#storeTokens(tokens, true);
+    // An open socket learns about the new token; a server that supports it answers "auth.ok".
+    this.send({ type: "auth", token: this.#access });
+  }
+
+  #storeTokens({ access, refresh }, refreshed) {
+    this.#access = access;
+    if (refresh) this.#refresh = refresh; // a new one when the server rotates refresh tokens
+    // The token's lifetime, counted from now on this machine's clock: clock skew does not matter.
+    // `iat` and `exp` are whole seconds, so up to one second of it may be gone already.
+    const { iat, exp } = jwtClaims(access);
+    const lifetimeMs = Math.max(exp - iat - 1, 1) * 1000;
+    const now = Date.now();
+    this.#refreshDueAt = now + lifetimeMs * this.#options.refreshAt;
+    clearTimeout(this.#refreshTimer);
+    // setTimeout fires at once for delays past 2^31 - 1 ms (24.8 days).
+    const delay = Math.min(this.#refreshDueAt - now, 2 ** 31 - 1);
+    this.#refreshTimer = setTimeout(() => this.#refreshSoon(), delay);
+    this.#emit("tokens", { expiresAt: now + lifetimeMs, refreshed });
+  }
+
+  /** The scheduled refresh; when the server is unreachable, try again a little later. */
+  async #refreshSoon() {
+    try {
+      await this.#refreshAccess();
+    } catch (error) {
+      if (error instanceof SignedOut) return;
+      clearTimeout(this.#refreshTimer);
+      const delay = Math.max(error.retryAfterMs ?? 0, 2000);
+      this.#refreshTimer = setTimeout(() => this.#refreshSoon(), delay);
+    }
+  }
+
+  #receive(data) {
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      return;
+    }
+    this.#emit(frame?.type === "auth.ok" ? "auth" : "message", frame);
+  }
+
+  /** POST JSON; a network failure becomes Unavailable. */
+  async #post(path, payload, bearer = null) {
+    const headers = { "Content-Type": "application/json" };
+    if (bearer) headers.Authorization = `Bearer ${bearer}`;
+    try {
+      return await fetch(new URL(path, this.#options.baseUrl), {
+        method: "POST",
+        headers,
+        body: JSON.stringify(payload),
+        credentials: "omit", // bearer tokens only: no cookie goes along
+        cache: "no-store",
+      });
+    } catch (error) {
+      throw new Unavailable(`server unreachable: ${error.message}`);
+    }
+  }
+
+  #setState(state, reason = "") {
+    this.state = state;
+    this.#emit("state", { state, reason });
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+/** A JWT's claims, unverified: only to schedule refreshes. The server verifies tokens. */
+function jwtClaims(token) {
+  const base64 = token.split(".")[1].replaceAll("-", "+").replaceAll("_", "/");
+  return JSON.parse(atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, "=")));
+}
+
+/** An HTTP error that retrying may fix (429, 503, ...), honouring Retry-After. */
+function unavailable(response) {
+  const seconds = Number.parseInt(response.headers.get("Retry-After"), 10);
+  return new Unavailable(`HTTP ${response.status}`, Number.isNaN(seconds) ? 0 : seconds * 1000);
+}

@@ -1,0 +1,104 @@
+/**
+ * The demo page's wiring: its forms and lists on one side, RealtimeClient on the other. Tokens,
+ * tickets and reconnections are all client.js's business; nothing here is needed to reuse it.
+ */
+import { RealtimeClient, describeClose } from "./client.js";
+
+const $ = (selector) => document.querySelector(selector);
+const page = $("#demo");
+const client = new RealtimeClient({
+  tokenUrl: page.dataset.tokenUrl,
+  refreshUrl: page.dataset.refreshUrl,
+  // Empty when the project has no such endpoint.
+  ticketUrl: page.dataset.ticketUrl || null,
+  logoutUrl: page.dataset.logoutUrl || null,
+});
+let refreshes = 0;
+
+// The baked auth mode's flow, as the page runs it.
+$("#flow").textContent = page.dataset.ticketUrl
+  ? "token pair, then a one-time ticket for each connection, then the socket with ?ticket="
+  : "token pair, then the socket with the access token in ?token=";
+
+function append(list, text, className = "") {
+  const item = document.createElement("li");
+  item.textContent = text;
+  item.className = className;
+  list.append(item);
+  item.scrollIntoView({ block: "nearest" });
+}
+
+function clock(milliseconds = Date.now()) {
+  return new Date(milliseconds).toLocaleTimeString([], { hour12: false });
+}
+
+client.addEventListener("state", ({ detail }) => {
+  $("#state").textContent = detail.state;
+  $("#state").dataset.state = detail.state;
+  $("#state-reason").textContent = detail.reason;
+  $("#sign-in").hidden = client.signedIn;
+  $("#chat").hidden = !client.signedIn;
+  if (detail.state === "signed-out" && detail.reason) {
+    $("#sign-in-error").textContent = detail.reason;
+  }
+});
+
+client.addEventListener("message", ({ detail: frame }) => {
+  if (frame.type === "chat.message") {
+    append($("#messages"), `${frame.user}: ${frame.message}`);
+  } else {
+    append($("#messages"), `${frame.type}: ${frame.error ?? JSON.stringify(frame)}`, "notice");
+  }
+});
+
+client.addEventListener("close", ({ detail }) => {
+  const reason = detail.reason ? ` "${detail.reason}"` : "";
+  const when = detail.opened ? "" : ", before opening";
+  append($("#closes"), `${clock()} ${describeClose(detail.code)}${reason}${when}`);
+});
+
+client.addEventListener("tokens", ({ detail }) => {
+  if (detail.refreshed) refreshes += 1;
+  $("#token-expiry").textContent = clock(detail.expiresAt);
+  $("#refreshes").textContent = String(refreshes);
+  $("#auth-ok").textContent = "";
+});
+
+// The server's answer to the token that the client sends on the open socket after a refresh.
+client.addEventListener("auth", ({ detail }) => {
+  $("#auth-ok").textContent = `; the open socket took it, until ${clock(detail.expires_at * 1000)}`;
+});
+
+$("#sign-in-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const username = form.elements.username.value;
+  $("#sign-in-error").textContent = "";
+  try {
+    await client.signIn(username, form.elements.password.value);
+  } catch (error) {
+    $("#sign-in-error").textContent = error.message;
+    return;
+  }
+  form.reset();
+  $("#user").textContent = username;
+  client.join($("#room").value);
+});
+
+$("#room-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  $("#messages").replaceChildren();
+  client.join($("#room").value);
+});
+
+$("#message-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $("#message");
+  if (client.send({ message: input.value })) {
+    input.value = "";
+  } else {
+    append($("#messages"), "not connected: the message was not sent", "notice");
+  }
+});
+
+$("#sign-out").addEventListener("click", () => client.signOut());

@@ -1,0 +1,329 @@
+"""The demo page and realtime/client.js in headless Chromium, against a real uvicorn.
+
+Two users sign in on two pages and chat both ways; then the server restarts, which closes every
+socket with 1012, and both pages reconnect by themselves. A restart is the honest way to have the
+server close a socket here: it is what every deploy does, it needs no test-only endpoint in the
+project, and it works on the embedded defaults as on Redis. The close codes that mean something
+else (4401, 4403, 4429, 1013) are played by Playwright's WebSocket routing: the page's socket goes
+through to the real server, and the route closes it with the code under test.
+
+Playwright drives the system's Chromium (Debian: `apt-get install chromium`; the CHROMIUM variable
+names another binary): Playwright's own browser download is not needed. Without Chromium these
+tests skip, or fail with REQUIRE_BROWSER=1 (CI).
+"""
+
+import json
+import os
+import re
+import shutil
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.live_server import USERS, LiveServer
+
+pytestmark = pytest.mark.server
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SOCKETS = re.compile(r"/ws/chat/")
+# What client.js waits at least after 4429 or 1013 (DEFAULTS.slowDownMs).
+SLOW_DOWN_SECONDS = 5
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def browser_required() -> bool:
+    return os.environ.get("REQUIRE_BROWSER", "") not in ("", "0")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium; skips (or, with REQUIRE_BROWSER=1, fails) when there is none."""
+    executable = os.environ.get("CHROMIUM") or shutil.which("chromium")
+    if not executable or not Path(executable).is_file():
+        message = "needs Chromium: apt-get install chromium, or set CHROMIUM to its path"
+        if browser_required():
+            pytest.fail(f"{message} (REQUIRE_BROWSER is set)")
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory, template_db, isolated_redis_keys):
+    """uvicorn with DEBUG on (the demo page is a development tool), shared by this module."""
+    workdir = tmp_path_factory.mktemp("demo-server")
+    with LiveServer(workdir, template_db, isolated_redis_keys, DJANGO_DEBUG="on") as server:
+        yield server
+
+
+class DemoPage:
+    """One browser tab on the demo page, used the way a person would use it."""
+
+    def __init__(self, page, url):
+        self.page = page
+        self.errors = []  # uncaught exceptions and unhandled rejections in the page
+        page.on("pageerror", lambda error: self.errors.append(error))
+        page.goto(url)
+        self.state = page.locator("#state")
+        self.closes = page.locator("#closes li")
+        self.messages = page.locator("#messages")
+
+    def sign_in(self, username):
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(USERS[username])
+        self.page.get_by_role("button", name="Sign in").click()
+
+    def join(self, room):
+        self.page.get_by_label("Room").fill(room)
+        self.page.get_by_role("button", name="Join").click()
+
+    def say(self, text):
+        self.page.get_by_label("Message").fill(text)
+        self.page.get_by_role("button", name="Send").click()
+
+    def storage(self):
+        return self.page.evaluate(
+            "() => [JSON.stringify(localStorage), JSON.stringify(sessionStorage), document.cookie]"
+        )
+
+
+@pytest.fixture
+def open_demo(browser, demo_server):
+    """`open_demo(route=None)` -> a DemoPage in a fresh browser context (a user of its own).
+
+    `route(websocket_route)`, when given, handles the page's chat sockets (Playwright's
+    WebSocketRoute); it must connect them to the server itself.
+    """
+    contexts = []
+
+    def open_page(route=None):
+        context = browser.new_context(viewport={"width": 1100, "height": 640})
+        contexts.append(context)
+        page = context.new_page()
+        if route is not None:
+            page.route_web_socket(SOCKETS, route)
+        return DemoPage(page, f"{demo_server.http_url}/")
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def test_two_users_chat_and_reconnect_by_themselves_after_the_server_restarts(
+    demo_server, open_demo, tmp_path
+):
+    alice, bob = open_demo(), open_demo()
+    alice.sign_in("alice")
+    bob.sign_in("bob")
+    for page in (alice, bob):
+        expect(page.state).to_have_text("open")
+
+    alice.say("hello bob")
+    expect(bob.messages).to_contain_text("alice: hello bob")
+    bob.say("hello alice")
+    expect(alice.messages).to_contain_text("bob: hello alice")
+
+    # uvicorn closes every socket with 1012 (service restart) on its way down.
+    demo_server.restart()
+    for page in (alice, bob):
+        expect(page.closes.first).to_contain_text("1012 service restart")
+        expect(page.state).to_have_text("open", timeout=20_000)
+
+    alice.say("back after the restart")
+    expect(bob.messages).to_contain_text("alice: back after the restart")
+    bob.say("me too")
+    expect(alice.messages).to_contain_text("bob: me too")
+
+    screenshot = Path(os.environ.get("DEMO_SCREENSHOT_DIR") or tmp_path) / "demo-page.png"
+    alice.page.screenshot(path=screenshot, full_page=True)
+    assert screenshot.read_bytes().startswith(PNG_SIGNATURE)
+    assert screenshot.stat().st_size > 10_000
+    assert alice.errors == bob.errors == []
+
+
+def test_tokens_are_kept_in_memory_only(open_demo):
+    """Not in localStorage, sessionStorage or a cookie, where any script could read them later."""
+    alice = open_demo()
+    with alice.page.expect_response("**/api/token/") as signed_in:
+        alice.sign_in("alice")
+    tokens = signed_in.value.json()
+    expect(alice.state).to_have_text("open")
+
+    stored = "".join(alice.storage())
+    assert tokens["refresh"] not in stored
+    assert tokens["access"] not in stored
+    assert alice.storage() == ["{}", "{}", ""]
+    assert tokens["refresh"] not in alice.page.content()
+
+
+def test_sign_out_revokes_the_session_and_closes_the_users_other_tabs(demo_server, open_demo):
+    first_tab, second_tab = open_demo(), open_demo()
+    with first_tab.page.expect_response("**/api/token/") as signed_in:
+        first_tab.sign_in("alice")
+    refresh = signed_in.value.json()["refresh"]
+    second_tab.sign_in("alice")
+    for tab in (first_tab, second_tab):
+        expect(tab.state).to_have_text("open")
+
+    with first_tab.page.expect_response("**/api/logout/") as logged_out:
+        first_tab.page.get_by_role("button", name="Sign out").click()
+    assert logged_out.value.status == 200
+    expect(first_tab.state).to_have_text("signed-out")
+    # The server closes every socket of the user: the other tab is signed out too.
+    expect(second_tab.closes.first).to_contain_text('4401 unauthorized "logged_out"')
+    expect(second_tab.state).to_have_text("signed-out")
+    expect(second_tab.page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert demo_server.post_json("/api/token/refresh/", {"refresh": refresh})[0] == 401
+    assert first_tab.errors == second_tab.errors == []
+
+
+def refused_handshakes(server, path):
+    """How many handshakes to `path` the server's log shows refused (uvicorn's handshake lines)."""
+    return len(re.findall(rf'"WebSocket {re.escape(path)}\?[^"]*" 403', server.output()))
+
+
+def test_client_stops_after_two_refused_handshakes_in_a_row(demo_server, open_demo):
+    """A refused handshake reaches a browser as a bare 1006 before `open`: the client tries once
+    more with a fresh credential, then stops instead of hammering the server."""
+    alice = open_demo()
+    alice.sign_in("alice")
+    expect(alice.state).to_have_text("open")
+
+    # The server refuses this path at the handshake (HTTP 403), as it refuses a bad credential.
+    alice.join("no such room")
+    expect(alice.state).to_have_text("stopped", timeout=10_000)
+    expect(alice.page.locator("#state-reason")).to_have_text("handshake refused 2 times in a row")
+    assert refused_handshakes(demo_server, "/ws/chat/no%20such%20room/") == 2
+    alice.page.wait_for_timeout(2_000)
+    assert refused_handshakes(demo_server, "/ws/chat/no%20such%20room/") == 2  # and no more
+    expect(alice.closes.filter(has_text="1006")).to_have_count(2)
+    assert alice.errors == []
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "then"),
+    [
+        (4403, "auth_failed", "stopped"),
+        (4401, "logged_out", "signed-out"),
+        (4401, "token_expired", "open"),
+        (4429, "", "open"),
+        (1013, "", "open"),
+    ],
+)
+def test_client_acts_on_the_close_code(open_demo, code, reason, then):
+    sockets = []  # (when the page opened it, its route)
+
+    def pass_through(websocket):
+        sockets.append((time.monotonic(), websocket))
+        websocket.connect_to_server()
+
+    alice = open_demo(route=pass_through)
+    requested = []
+    alice.page.on("request", lambda request: requested.append(request.url))
+    alice.sign_in("alice")
+    expect(alice.state).to_have_text("open")
+
+    closed_at = time.monotonic()
+    sockets[0][1].close(code=code, reason=reason)
+    expect(alice.closes.first).to_contain_text(str(code))
+    expect(alice.state).to_have_text(then, timeout=SLOW_DOWN_SECONDS * 1000 + 5_000)
+
+    if then == "open":
+        assert len(sockets) == 2
+        reconnected_after = sockets[1][0] - closed_at
+        if code in (4429, 1013):
+            assert reconnected_after >= SLOW_DOWN_SECONDS
+        if reason == "token_expired":
+            # A fresh access token first, then the new credential.
+            assert sum(url.endswith("/api/token/refresh/") for url in requested) == 1
+        alice.say("still here")
+        expect(alice.messages).to_contain_text("alice: still here")
+    else:
+        alice.page.wait_for_timeout(2_000)
+        assert len(sockets) == 1  # it did not try again
+    if then == "signed-out":
+        expect(alice.page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert alice.errors == []
+
+
+def test_access_token_is_refreshed_before_it_expires_and_sent_in_band(browser, server_process):
+    lifetime = 4
+    server = server_process(DJANGO_DEBUG="on", JWT_ACCESS_TOKEN_LIFETIME=str(lifetime))
+    frames = []  # what the page sent on its socket
+
+    def record(websocket):
+        server_side = websocket.connect_to_server()
+
+        def forward(frame):
+            frames.append(frame)
+            server_side.send(frame)
+
+        websocket.on_message(forward)
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.route_web_socket(SOCKETS, record)
+        alice = DemoPage(page, f"{server.http_url}/")
+        with page.expect_response("**/api/token/") as signed_in:
+            alice.sign_in("alice")
+        signed_in_at = time.monotonic()
+        first_access = signed_in.value.json()["access"]
+        expect(alice.state).to_have_text("open")
+
+        with page.expect_response("**/api/token/refresh/", timeout=lifetime * 1000) as refreshed:
+            pass
+        assert time.monotonic() - signed_in_at < lifetime
+        assert refreshed.value.status == 200
+        new_access = refreshed.value.json()["access"]
+        assert new_access != first_access
+        deadline = time.monotonic() + 2
+        while {"type": "auth", "token": new_access} not in map(json.loads, frames):
+            assert time.monotonic() < deadline, frames
+            page.wait_for_timeout(50)
+        expect(page.locator("#refreshes")).not_to_have_text("0")
+
+        # Past the first token's expiry, the page still chats.
+        page.wait_for_timeout(max(0, lifetime + 1 - (time.monotonic() - signed_in_at)) * 1000)
+        alice.say("after the first token expired")
+        expect(alice.messages).to_contain_text("alice: after the first token expired")
+        assert alice.errors == []
+    finally:
+        context.close()
+
+
+def get(url):
+    """GET; returns (status, Content-Type, body)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (loopback)
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], ""
+
+
+def test_demo_page_is_served_in_development_only(server_process):
+    development, production = server_process(DJANGO_DEBUG="on"), server_process()
+
+    status, content_type, page = get(f"{development.http_url}/")
+    assert (status, content_type) == (200, "text/html; charset=utf-8")
+    assert 'src="/static/realtime/demo.js"' in page
+    status, content_type, script = get(f"{development.http_url}/static/realtime/client.js")
+    assert status == 200
+    assert content_type.split(";")[0] in ("text/javascript", "application/javascript")
+    assert "export class RealtimeClient" in script
+
+    for path in ("/", "/static/realtime/client.js"):
+        assert get(f"{production.http_url}{path}")[0] == 404
