@@ -83,7 +83,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             while True:
                 remaining = self.seconds_left()
                 if remaining is not None and remaining <= 0:
-                    await self.close_session(*TOKEN_EXPIRED)
+                    await self.close(*TOKEN_EXPIRED)
                     return
                 if remaining is not None and remaining <= rejoin_every:
                     await asyncio.sleep(remaining)
@@ -104,12 +104,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         leeway = leeway.total_seconds() if isinstance(leeway, timedelta) else float(leeway or 0)
         return self.expires_at + leeway - time.time()
 
-    async def close_session(self, code, reason):
-        await self.close(code=code, reason=reason)
-
     async def session_revoke(self, event):
         """The user logged out, was deactivated or deleted, or changed password."""
-        await self.close_session(*LOGGED_OUT)
+        await self.close(*LOGGED_OUT)
 
     async def receive(self, text_data=None, bytes_data=None):
         content, error = parse_json_object(text_data)
@@ -123,7 +120,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def refresh_auth(self, raw_token):
         auth = await authenticate_access_token(raw_token)
         if auth is None or auth.user.pk != self.scope["user"].pk:
-            await self.close_session(*AUTH_FAILED)
+            await self.close(*AUTH_FAILED)
             return
         self.expires_at = auth.expires_at
         # Restart the watch so that it sleeps until the new deadline.
