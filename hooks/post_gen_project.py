@@ -9,22 +9,21 @@ from pathlib import Path
 
 AUTH_MODE = "{{ cookiecutter.auth_mode }}"
 SLUG = "{{ cookiecutter.project_slug }}"
-AUTH_MODES = ("ticket", "query_jwt")
+AUTH_MODES = ("ticket", "query_jwt", "subprotocol")
 DEMO_PAGE = "{{ cookiecutter.demo_page }}" == "True"
 
-# Files that exist in one mode only; each entry is removed unless its mode was chosen.
-MODE_ONLY_FILES = {
-    "ticket": [
-        "realtime/checks.py",
-        "realtime/tickets.py",
-        "realtime/views.py",
-        "tests/test_ticket_auth.py",
-        "tests/test_ticket_checks.py",
-        "tests/test_ticket_redis_faults.py",
-    ],
-    "query_jwt": [
-        "tests/test_query_jwt_auth.py",
-    ],
+# Files that some modes use and others do not: removed unless the chosen mode is among its modes.
+JWT_MODES = ("query_jwt", "subprotocol")  # the modes whose credential is the access JWT itself
+MODE_FILES = {
+    "realtime/checks.py": ("ticket",),
+    "realtime/tickets.py": ("ticket",),
+    "realtime/views.py": ("ticket",),
+    "tests/test_ticket_auth.py": ("ticket",),
+    "tests/test_ticket_checks.py": ("ticket",),
+    "tests/test_ticket_redis_faults.py": ("ticket",),
+    "tests/test_jwt_auth.py": JWT_MODES,
+    "tests/test_query_jwt_auth.py": ("query_jwt",),
+    "tests/test_subprotocol_auth.py": ("subprotocol",),
 }
 
 # Files that differ per mode as a whole: `<name>_<mode>.py` of the chosen mode becomes `<name>.py`.
@@ -54,10 +53,9 @@ def remove(project: Path, path: str) -> None:
 
 
 def prune(project: Path) -> None:
-    for mode, paths in MODE_ONLY_FILES.items():
-        if mode != AUTH_MODE:
-            for path in paths:
-                remove(project, path)
+    for path, modes in MODE_FILES.items():
+        if AUTH_MODE not in modes:
+            remove(project, path)
     if not DEMO_PAGE:
         for path in DEMO_FILES:
             remove(project, path)

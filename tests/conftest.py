@@ -12,11 +12,12 @@ import pytest
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 
-AUTH_MODES = ["ticket", "query_jwt"]
+AUTH_MODES = ["ticket", "query_jwt", "subprotocol"]
 
 VARIANTS = {
     "ticket": {"auth_mode": "ticket"},
     "query_jwt": {"auth_mode": "query_jwt"},
+    "subprotocol": {"auth_mode": "subprotocol"},
     "awkward-text": {
         "project_name": 'Café "Chat" \\ Co\'s',
         "description": 'Quotes " and \\ backslashes and {braces}',

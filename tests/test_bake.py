@@ -20,7 +20,8 @@ MODE_FILES = {
         "tests/test_ticket_checks.py",
         "tests/test_ticket_redis_faults.py",
     ],
-    "query_jwt": ["tests/test_query_jwt_auth.py"],
+    "query_jwt": ["tests/test_jwt_auth.py", "tests/test_query_jwt_auth.py"],
+    "subprotocol": ["tests/test_jwt_auth.py", "tests/test_subprotocol_auth.py"],
 }
 # The demo page (prompt demo_page, on by default) and its browser test.
 DEMO_FILES = [
@@ -71,13 +72,11 @@ def test_mode_files_are_present_and_others_absent(project, variant):
     present = {str(p.relative_to(project)) for p in text_files(project)}
 
     assert set(COMMON_FILES) <= present
-    for other_mode, files in MODE_FILES.items():
-        if other_mode == mode:
-            assert set(files) <= present
-        else:
-            assert not set(files) & present
+    assert set(MODE_FILES[mode]) <= present
+    others = set().union(*MODE_FILES.values()) - set(MODE_FILES[mode])
+    assert not others & present
     # The per-mode sources were renamed into place, none left behind.
-    assert not [p for p in present if re.search(r"_(ticket|query_jwt)\.py$", p)]
+    assert not [p for p in present if re.search(r"_(ticket|query_jwt|subprotocol)\.py$", p)]
 
 
 def test_demo_files_are_present_only_when_asked_for(project, variant):

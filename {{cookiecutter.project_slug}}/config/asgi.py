@@ -1,4 +1,8 @@
-{%- set auth_middleware = "TicketAuthMiddleware" if cookiecutter.auth_mode == "ticket" else "QueryStringJWTAuthMiddleware" -%}
+{%- set auth_middleware = {
+    "ticket": "TicketAuthMiddleware",
+    "query_jwt": "QueryStringJWTAuthMiddleware",
+    "subprotocol": "SubprotocolJWTAuthMiddleware",
+}[cookiecutter.auth_mode] -%}
 """ASGI entry point: Django for HTTP; for WebSockets, origin check, then auth, then the URL router.
 
 Serve it with `uvicorn config.asgi:application` (or `manage.py runserver`, through daphne).

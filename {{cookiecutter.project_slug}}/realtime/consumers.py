@@ -34,13 +34,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     One task per socket sleeps until the next deadline: expiry, or re-joining the socket's groups
     before the channel layer's group_expiry forgets them (channels-redis: a day by default). It is
-    cancelled on disconnect. Subclasses join groups with `join_group`, and get each other JSON
-    object frame in `receive_json`. When the channel layer's Redis is unreachable, a handshake is
-    refused (HTTP 403) and an open socket closes with 1013; each logs one warning, and the server
-    process carries on.
+    cancelled on disconnect. Subclasses join groups with `join_group`, accept with
+    `offered_subprotocol()`, and get each other JSON object frame in `receive_json`. When the
+    channel layer's Redis is unreachable, a handshake is refused (HTTP 403) and an open socket
+    closes with 1013; each logs one warning, and the server process carries on.
     """
 
     client_gone = False
+    # The application subprotocol this consumer speaks, accepted when the client offers it.
+    subprotocol = None
 
     async def __call__(self, scope, receive, send):
         # Every channel-layer call (join, the layer's receive loop, send, leave) runs under here.
@@ -66,6 +68,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
         for group in getattr(self, "joined_groups", ()):
             await self.channel_layer.group_discard(group, self.channel_name)
         await super().websocket_disconnect(message)
+
+    def offered_subprotocol(self):
+        """This consumer's subprotocol if the client offered it, else None.
+
+        Never anything else the client offered: in the subprotocol auth mode, that is its token.
+        """
+        if self.subprotocol in self.scope.get("subprotocols", ()):
+            return self.subprotocol
+        return None
 
     async def join_group(self, group):
         await self.channel_layer.group_add(group, self.channel_name)
@@ -138,15 +149,20 @@ class SessionConsumer(AsyncWebsocketConsumer):
 class ChatConsumer(SessionConsumer):
     """`/ws/chat/<room>/`: send `{"message": "..."}`; everyone in the room gets a `chat.message`.
 
+    Clients may offer the `chat.v1` subprotocol (in the subprotocol auth mode they must, next to
+    their token); the handshake then accepts with it.
+
     Only authenticated users reach this consumer: the auth middleware refuses everyone else at the
     handshake. A malformed frame gets an `error` reply and the socket stays open.
     """
+
+    subprotocol = "chat.v1"
 
     async def connect(self):
         self.room = self.scope["url_route"]["kwargs"]["room"]
         self.room_group = f"chat.{self.room}"
         await self.join_group(self.room_group)
-        await self.accept()
+        await self.accept(self.offered_subprotocol())
 
     async def receive_json(self, content):
         message = content.get("message")

@@ -13,6 +13,14 @@ from django.views.generic import TemplateView
 urlpatterns = []
 if settings.DEBUG:
     urlpatterns = [
-        path("", TemplateView.as_view(template_name="realtime/demo.html"), name="demo"),
+        path(
+            "",
+            TemplateView.as_view(
+                template_name="realtime/demo.html",
+                # How this project's sockets authenticate, for the page's client.
+                extra_context={"auth_mode": "{{ cookiecutter.auth_mode }}"},
+            ),
+            name="demo",
+        ),
         *staticfiles_urlpatterns(),
     ]

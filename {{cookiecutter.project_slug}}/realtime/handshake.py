@@ -2,7 +2,7 @@
 
 - the origin policy: an Origin header must name an allowed host; a missing one is allowed
   (non-browser clients) unless WS_ALLOW_MISSING_ORIGIN is off;
-- reading one credential from the query string, strictly;
+- reading one credential from the query string or the subprotocol list, strictly;
 - refusing the handshake (HTTP 403) without touching the channel layer, also when the
   credential cannot be checked because Redis is unreachable.
 """
@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 # Every credential parameter any mode knows. A handshake that carries one the baked mode does not
 # use is refused, so a misconfigured client fails loudly instead of leaking a token into URLs.
 CREDENTIAL_PARAMS = ("token", "ticket")
+# An access JWT offered as a subprotocol (a bearer subprotocol, as Kubernetes calls it):
+# `Sec-WebSocket-Protocol: chat.v1, access_token.<jwt>`.
+BEARER_SUBPROTOCOL_PREFIX = "access_token."
 
 # Longer query strings or more parameters than this are refused before parsing.
 MAX_QUERY_STRING_BYTES = 8192
@@ -80,14 +83,23 @@ def query_params(scope) -> list[tuple[str, str]] | None:
         return None
 
 
+def subprotocol_tokens(scope) -> list[str]:
+    """What follows BEARER_SUBPROTOCOL_PREFIX in each subprotocol the client offered."""
+    return [
+        protocol.removeprefix(BEARER_SUBPROTOCOL_PREFIX)
+        for protocol in scope.get("subprotocols") or ()
+        if protocol.startswith(BEARER_SUBPROTOCOL_PREFIX)
+    ]
+
+
 def query_credential(scope, name: str) -> str | None:
     """The value of the one `name` parameter in the query string, or None if it cannot be trusted.
 
     None when the query string is oversized or malformed, when `name` is absent, empty or repeated,
-    or when another mode's credential parameter is present.
+    or when another mode's credential is present (a parameter, or a token subprotocol).
     """
     pairs = query_params(scope)
-    if pairs is None:
+    if pairs is None or subprotocol_tokens(scope):
         return None
     values = [value for key, value in pairs if key == name]
     foreign = any(key in CREDENTIAL_PARAMS and key != name for key, _ in pairs)
@@ -140,3 +152,21 @@ class QueryCredentialAuthMiddleware(CredentialAuthMiddleware):
 
     def find_credential(self, scope):
         return query_credential(scope, self.query_param)
+
+
+class SubprotocolCredentialAuthMiddleware(CredentialAuthMiddleware):
+    """A credential in one `access_token.<credential>` subprotocol, and none in the query string.
+
+    Browsers cannot set an Authorization header on a WebSocket, but they can offer subprotocols
+    (Kubernetes passes its bearer token the same way). The query string must still parse and
+    name no credential parameter, so a client that also puts the token in the URL is refused.
+    """
+
+    def find_credential(self, scope):
+        pairs = query_params(scope)
+        if pairs is None or any(key in CREDENTIAL_PARAMS for key, _ in pairs):
+            return None
+        credentials = subprotocol_tokens(scope)
+        if len(credentials) != 1 or not credentials[0]:
+            return None
+        return credentials[0]

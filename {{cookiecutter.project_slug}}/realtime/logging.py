@@ -11,6 +11,10 @@ of these parameters before any handler formats the record.
 Parameter names are compared after percent-decoding (`?%74oken=` is `token` to the server) and
 regardless of case: `?TOKEN=` is refused at the handshake, but its value is still someone's
 credential.
+
+The subprotocol mode keeps the token out of URLs, in the `Sec-WebSocket-Protocol` header, which
+servers do not log, except uvicorn at `--log-level trace`, which logs whole ASGI scopes: the
+filter masks `access_token.<jwt>` wherever it appears too.
 """
 
 import logging
@@ -25,12 +29,15 @@ WITHHELD = "[log record withheld: its text could not be checked for credentials]
 # A query parameter: a name at the start of the text or after `?`, `&`, `;`, whitespace or a quote,
 # then `=` and a value that runs to the next `&`, `#`, whitespace or quote.
 PARAMETER = re.compile(r"""(?<![^?&;\s'"])([^=?&;#\s'"]+)=([^&#\s'"]+)""")
-# Text without any of these cannot name a credential parameter: skip the full scan.
+# A token offered as a subprotocol (realtime.handshake.BEARER_SUBPROTOCOL_PREFIX), and its value.
+TOKEN_SUBPROTOCOL = re.compile(r"(access_token\.)[^,\s'\"]+", re.IGNORECASE)
+# Text without any of these cannot name a credential: skip the full scan.
 MAY_NAME_CREDENTIAL = re.compile(r"t(?:oken|icket)|%", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    """`text` with the value of every credential query parameter replaced by REDACTED."""
+    """`text` with the value of every credential query parameter and token subprotocol replaced
+    by REDACTED."""
     if not MAY_NAME_CREDENTIAL.search(text):
         return text
 
@@ -39,7 +46,7 @@ def redact(text: str) -> str:
             return f"{match[1]}={REDACTED}"
         return match[0]
 
-    return PARAMETER.sub(replace, text)
+    return TOKEN_SUBPROTOCOL.sub(rf"\1{REDACTED}", PARAMETER.sub(replace, text))
 
 
 def redact_arg(value):

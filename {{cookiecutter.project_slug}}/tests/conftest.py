@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from config.asgi import application
-from tests.credentials import ws_query_for
+from tests.credentials import ws_credentials_for
 from tests.live_server import LiveServer, migrated_database
 
 ALLOWED_ORIGIN = b"http://localhost"
@@ -132,18 +132,22 @@ def api_client():
 
 @pytest.fixture
 async def communicator(transactional_db):
-    """`communicator(path, query=..., origin=...)`: a WebsocketCommunicator on the full ASGI stack.
+    """`communicator(path, query=..., subprotocols=..., origin=...)`: a WebsocketCommunicator on
+    the full ASGI stack. `communicator(**await ws_credentials(user))` connects as `user`.
 
+    Subprotocols also go into a `Sec-WebSocket-Protocol` header, as a server would pass them on.
     Every communicator it made is disconnected at teardown, which also re-raises any exception the
     application raised. Consumers touch the database (Channels closes stale connections on every
     message), and the auth middleware reads users from other threads: hence transactional_db.
     """
     made = []
 
-    def make(path="/ws/chat/lobby/", query="", origin=ALLOWED_ORIGIN):
+    def make(path="/ws/chat/lobby/", query="", subprotocols=None, origin=ALLOWED_ORIGIN):
         url = f"{path}?{query}" if query else path
         headers = [(b"origin", origin)] if origin is not None else []
-        made.append(WebsocketCommunicator(application, url, headers=headers))
+        if subprotocols:
+            headers.append((b"sec-websocket-protocol", ", ".join(subprotocols).encode()))
+        made.append(WebsocketCommunicator(application, url, headers, subprotocols))
         return made[-1]
 
     yield make
@@ -168,14 +172,14 @@ def access_token():
 
 
 @pytest.fixture
-def ws_query(access_token):
-    """`await ws_query(user, lifetime=None)` -> the query string that authenticates `user` in
-    this mode, backed by an access token of that lifetime."""
+def ws_credentials(access_token):
+    """`await ws_credentials(user, lifetime=None)` -> the `communicator` arguments that
+    authenticate `user` in this mode, backed by an access token of that lifetime."""
 
-    async def query(for_user, lifetime=None):
-        return await ws_query_for(access_token(for_user, lifetime))
+    async def credentials(for_user, lifetime=None):
+        return await ws_credentials_for(access_token(for_user, lifetime))
 
-    return query
+    return credentials
 
 
 async def assert_refused(comm):

@@ -1,13 +1,21 @@
-"""How tests authenticate a WebSocket in this mode: the access JWT in the query string."""
+"""How tests authenticate a WebSocket in this mode: the access JWT in the query string.
+
+Credentials are keyword arguments for the `communicator` fixture and `LiveServer.websocket`.
+"""
 
 
-async def ws_query_for(access) -> str:
-    return f"token={access}"
+def token_credentials(access) -> dict:
+    """Present a raw token, valid or not, the way this mode does."""
+    return {"query": f"token={access}"}
 
 
-def live_ws_query_for(server, username="alice") -> str:
+async def ws_credentials_for(access) -> dict:
+    return token_credentials(access)
+
+
+def live_ws_credentials_for(server, username="alice") -> dict:
     """The same, against a running server over HTTP."""
-    return f"token={server.access_token(username)}"
+    return token_credentials(server.access_token(username))
 
 
 def assert_live_credential_while_redis_is_down(server) -> None:

@@ -1,10 +1,13 @@
-"""How tests authenticate a WebSocket in this mode: a ticket from the real endpoint."""
+"""How tests authenticate a WebSocket in this mode: a ticket from the real endpoint.
+
+Credentials are keyword arguments for the `communicator` fixture and `LiveServer.websocket`.
+"""
 
 from asgiref.sync import sync_to_async
 from rest_framework.test import APIClient
 
 
-async def ws_query_for(access) -> str:
+async def ws_credentials_for(access) -> dict:
 
     @sync_to_async
     def post_for_ticket():
@@ -14,14 +17,14 @@ async def ws_query_for(access) -> str:
 
     response = await post_for_ticket()
     assert response.status_code == 201, response.content
-    return f"ticket={response.json()['ticket']}"
+    return {"query": f"ticket={response.json()['ticket']}"}
 
 
-def live_ws_query_for(server, username="alice") -> str:
+def live_ws_credentials_for(server, username="alice") -> dict:
     """The same, against a running server over HTTP."""
     status, body = server.post_json("/api/ws-ticket/", bearer=server.access_token(username))
     assert status == 201, body
-    return f"ticket={body['ticket']}"
+    return {"query": f"ticket={body['ticket']}"}
 
 
 def assert_live_credential_while_redis_is_down(server) -> None:

@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from websockets.asyncio.client import connect
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 USERS = {"alice": "correct horse battery staple", "bob": "correct horse battery staple"}
 
@@ -88,6 +90,14 @@ class LiveServer:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
+
+    def websocket(self, path="/ws/chat/lobby/", *, query="", subprotocols=None, **options):
+        """A `websockets` client connection (`async with server.websocket(...) as ws:`).
+
+        `query` and `subprotocols` as tests.credentials gives them; `options` go to `connect()`.
+        """
+        url = f"{self.ws_url}{path}?{query}" if query else f"{self.ws_url}{path}"
+        return connect(url, subprotocols=subprotocols, **options)
 
     def command(self) -> list[str]:
         if self.kind == "runserver":

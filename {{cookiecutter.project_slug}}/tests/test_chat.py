@@ -8,17 +8,23 @@ from realtime.handshake import MAX_QUERY_PARAMS, MAX_QUERY_STRING_BYTES
 from tests.conftest import assert_refused
 
 
-async def connect_as(communicator, ws_query, user, room="lobby"):
-    comm = communicator(f"/ws/chat/{room}/", query=await ws_query(user))
+async def connect_as(communicator, ws_credentials, user, room="lobby"):
+    comm = communicator(f"/ws/chat/{room}/", **await ws_credentials(user))
     connected, _ = await comm.connect()
     assert connected
     return comm
 
 
+def with_query(credentials, extra):
+    """`credentials` with `extra` appended to their query string (which may be empty)."""
+    query = "&".join(part for part in (credentials.get("query"), extra) if part)
+    return {**credentials, "query": query}
+
+
 async def test_authenticated_socket_chats_and_receives_its_own_message(
-    communicator, ws_query, user
+    communicator, ws_credentials, user
 ):
-    comm = await connect_as(communicator, ws_query, user)
+    comm = await connect_as(communicator, ws_credentials, user)
 
     await comm.send_json_to({"message": "hello"})
 
@@ -31,11 +37,11 @@ async def test_authenticated_socket_chats_and_receives_its_own_message(
 
 
 async def test_message_reaches_every_socket_in_the_room_and_no_other(
-    communicator, ws_query, user, other_user
+    communicator, ws_credentials, user, other_user
 ):
-    alice = await connect_as(communicator, ws_query, user)
-    bob = await connect_as(communicator, ws_query, other_user)
-    elsewhere = await connect_as(communicator, ws_query, other_user, room="elsewhere")
+    alice = await connect_as(communicator, ws_credentials, user)
+    bob = await connect_as(communicator, ws_credentials, other_user)
+    elsewhere = await connect_as(communicator, ws_credentials, other_user, room="elsewhere")
 
     await bob.send_json_to({"message": "hi alice"})
 
@@ -58,9 +64,9 @@ async def test_message_reaches_every_socket_in_the_room_and_no_other(
     ],
 )
 async def test_malformed_frame_gets_an_error_and_the_socket_stays_open(
-    communicator, ws_query, user, frame
+    communicator, ws_credentials, user, frame
 ):
-    comm = await connect_as(communicator, ws_query, user)
+    comm = await connect_as(communicator, ws_credentials, user)
 
     if isinstance(frame, bytes):
         await comm.send_to(bytes_data=frame)
@@ -79,39 +85,50 @@ async def test_no_credential_is_refused(communicator):
 
 
 @pytest.mark.parametrize(
-    "query",
+    "credentials",
     [
-        "token=",
-        "ticket=",
-        "token=garbage",
-        "ticket=garbage",
-        "token=a&ticket=b",
-        "%ZZ=1",
-        "token=%ff%fe",
-        "ticket=%ff%fe",
-        "a=1&" * 20,
-        "x=" + "y" * 10_000,
+        {"query": "token="},
+        {"query": "ticket="},
+        {"query": "token=garbage"},
+        {"query": "ticket=garbage"},
+        {"query": "token=a&ticket=b"},
+        {"query": "%ZZ=1"},
+        {"query": "token=%ff%fe"},
+        {"query": "ticket=%ff%fe"},
+        {"query": "a=1&" * 20},
+        {"query": "x=" + "y" * 10_000},
+        {"subprotocols": ["chat.v1"]},
+        {"subprotocols": ["chat.v1", "access_token."]},
+        {"subprotocols": ["chat.v1", "access_token.garbage"]},
+        {"subprotocols": ["access_token.a", "access_token.b"]},
+        {"query": "token=a", "subprotocols": ["chat.v1", "access_token.a"]},
     ],
 )
-async def test_bad_credential_is_refused(communicator, query):
-    await assert_refused(communicator(query=query))
+async def test_bad_credential_is_refused(communicator, credentials):
+    await assert_refused(communicator(**credentials))
 
 
-async def test_valid_credential_is_refused_when_repeated(communicator, ws_query, user):
-    query = await ws_query(user)
-    await assert_refused(communicator(query=f"{query}&{query}"))
+async def test_valid_credential_is_refused_when_repeated(communicator, ws_credentials, user):
+    credentials = await ws_credentials(user)
+    repeated = {
+        "query": "&".join([credentials["query"]] * 2) if "query" in credentials else "",
+        "subprotocols": credentials.get("subprotocols", []) * 2,
+    }
+    await assert_refused(communicator(**repeated))
 
 
 async def test_valid_credential_is_refused_in_an_oversized_query_string(
-    communicator, ws_query, user
+    communicator, ws_credentials, user
 ):
-    query = await ws_query(user)
-    await assert_refused(communicator(query=f"{query}&padding={'p' * MAX_QUERY_STRING_BYTES}"))
+    padding = f"padding={'p' * MAX_QUERY_STRING_BYTES}"
+    await assert_refused(communicator(**with_query(await ws_credentials(user), padding)))
 
 
-async def test_valid_credential_is_refused_among_too_many_parameters(communicator, ws_query, user):
-    padding = "&".join(f"p{i}=1" for i in range(MAX_QUERY_PARAMS))
-    await assert_refused(communicator(query=f"{await ws_query(user)}&{padding}"))
+async def test_valid_credential_is_refused_among_too_many_parameters(
+    communicator, ws_credentials, user
+):
+    padding = "&".join(f"p{i}=1" for i in range(MAX_QUERY_PARAMS + 1))
+    await assert_refused(communicator(**with_query(await ws_credentials(user), padding)))
 
 
 @pytest.mark.parametrize(
@@ -125,28 +142,32 @@ async def test_valid_credential_is_refused_among_too_many_parameters(communicato
         b"localhost",
     ],
 )
-async def test_origin_that_is_not_an_allowed_host_is_refused(communicator, ws_query, user, origin):
-    await assert_refused(communicator(query=await ws_query(user), origin=origin))
+async def test_origin_that_is_not_an_allowed_host_is_refused(
+    communicator, ws_credentials, user, origin
+):
+    await assert_refused(communicator(**await ws_credentials(user), origin=origin))
 
 
 @pytest.mark.parametrize(
     "origin", [b"http://localhost", b"http://localhost:8000", b"https://127.0.0.1:8443"]
 )
-async def test_origin_of_an_allowed_host_is_accepted(communicator, ws_query, user, origin):
-    comm = communicator(query=await ws_query(user), origin=origin)
+async def test_origin_of_an_allowed_host_is_accepted(communicator, ws_credentials, user, origin):
+    comm = communicator(**await ws_credentials(user), origin=origin)
     connected, _ = await comm.connect()
     assert connected
 
 
-async def test_missing_origin_is_allowed_by_default(communicator, ws_query, user):
-    comm = communicator(query=await ws_query(user), origin=None)
+async def test_missing_origin_is_allowed_by_default(communicator, ws_credentials, user):
+    comm = communicator(**await ws_credentials(user), origin=None)
     connected, _ = await comm.connect()
     assert connected
 
 
-async def test_missing_origin_is_refused_when_required(communicator, ws_query, user, settings):
+async def test_missing_origin_is_refused_when_required(
+    communicator, ws_credentials, user, settings
+):
     settings.WS_ALLOW_MISSING_ORIGIN = False
-    await assert_refused(communicator(query=await ws_query(user), origin=None))
+    await assert_refused(communicator(**await ws_credentials(user), origin=None))
 
 
 @pytest.mark.parametrize(
@@ -161,5 +182,31 @@ async def test_missing_origin_is_refused_when_required(communicator, ws_query, u
         "/",
     ],
 )
-async def test_unknown_path_or_bad_room_name_is_refused(communicator, ws_query, user, path):
-    await assert_refused(communicator(path, query=await ws_query(user)))
+async def test_unknown_path_or_bad_room_name_is_refused(communicator, ws_credentials, user, path):
+    await assert_refused(communicator(path, **await ws_credentials(user)))
+
+
+async def test_accepts_with_the_chat_subprotocol_and_never_another_offered_one(
+    communicator, ws_credentials, user
+):
+    credentials = await ws_credentials(user)
+    # In the subprotocol mode the credentials offer chat.v1 and the token; else, offer chat.v1.
+    offered = ["graphql-ws", *credentials.pop("subprotocols", ["chat.v1"])]
+
+    connected, subprotocol = await communicator(**credentials, subprotocols=offered).connect()
+
+    assert connected
+    assert subprotocol == "chat.v1"
+
+
+async def test_accepts_without_a_subprotocol_when_the_client_offers_none_of_ours(
+    communicator, ws_credentials, user
+):
+    credentials = await ws_credentials(user)
+    offered = ["graphql-ws", *credentials.pop("subprotocols", [])]
+    offered = [protocol for protocol in offered if protocol != "chat.v1"]
+
+    connected, subprotocol = await communicator(**credentials, subprotocols=offered).connect()
+
+    assert connected
+    assert subprotocol is None

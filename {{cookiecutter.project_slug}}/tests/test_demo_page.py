@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -105,16 +106,19 @@ def open_demo(browser, demo_server):
     """`open_demo(route=None)` -> a DemoPage in a fresh browser context (a user of its own).
 
     `route(websocket_route)`, when given, handles the page's chat sockets (Playwright's
-    WebSocketRoute); it must connect them to the server itself.
+    WebSocketRoute); it must connect them to the server itself. `init_script` runs in the page
+    before its own scripts.
     """
     contexts = []
 
-    def open_page(route=None):
+    def open_page(route=None, init_script=None):
         context = browser.new_context(viewport={"width": 1100, "height": 640})
         contexts.append(context)
         page = context.new_page()
         if route is not None:
             page.route_web_socket(SOCKETS, route)
+        if init_script is not None:
+            page.add_init_script(init_script)
         return DemoPage(page, f"{demo_server.http_url}/")
 
     yield open_page
@@ -152,6 +156,47 @@ def test_two_users_chat_and_reconnect_by_themselves_after_the_server_restarts(
     assert screenshot.read_bytes().startswith(PNG_SIGNATURE)
     assert screenshot.stat().st_size > 10_000
     assert alice.errors == bob.errors == []
+
+
+# Keeps every WebSocket the page opens, with the subprotocols it offered: Playwright shows a
+# socket's URL, but not the subprotocol the server accepted.
+RECORD_SOCKETS = """
+const NativeWebSocket = window.WebSocket;
+const recorded = [];
+window.WebSocket = class extends NativeWebSocket {
+  constructor(url, protocols) {
+    super(url, protocols);
+    recorded.push({ socket: this, offered: protocols });
+  }
+};
+window.recordedSockets = () =>
+  recorded.map(({ socket, offered }) => ({ url: socket.url, offered, accepted: socket.protocol }));
+"""
+
+
+def test_socket_carries_the_projects_credential_and_is_accepted_with_chat_v1(open_demo):
+    """The browser fails any handshake whose answer does not pick one of the offered
+    subprotocols: the socket opening at all proves the server accepted `chat.v1`."""
+    alice = open_demo(init_script=RECORD_SOCKETS)
+    with alice.page.expect_response("**/api/token/") as signed_in:
+        alice.sign_in("alice")
+    access = signed_in.value.json()["access"]
+    expect(alice.state).to_have_text("open")
+
+    (socket,) = alice.page.evaluate("window.recordedSockets()")
+    mode = alice.page.locator("#demo").get_attribute("data-auth-mode")
+    query = urlsplit(socket["url"]).query
+    assert socket["accepted"] == "chat.v1"
+    if mode == "subprotocol":
+        assert socket["offered"] == ["chat.v1", f"access_token.{access}"]
+        assert query == ""
+    elif mode == "ticket":
+        assert socket["offered"] == ["chat.v1"]
+        assert re.fullmatch(r"ticket=[\w-]{43}", query)
+    else:
+        assert socket["offered"] == ["chat.v1"]
+        assert query == f"token={access}"
+    assert alice.errors == []
 
 
 def test_tokens_are_kept_in_memory_only(open_demo):
@@ -192,7 +237,7 @@ def test_sign_out_revokes_the_session_and_closes_the_users_other_tabs(demo_serve
 
 def refused_handshakes(server, path):
     """How many handshakes to `path` the server's log shows refused (uvicorn's handshake lines)."""
-    return len(re.findall(rf'"WebSocket {re.escape(path)}\?[^"]*" 403', server.output()))
+    return len(re.findall(rf'"WebSocket {re.escape(path)}(\?[^"]*)?" 403', server.output()))
 
 
 def test_client_stops_after_two_refused_handshakes_in_a_row(demo_server, open_demo):

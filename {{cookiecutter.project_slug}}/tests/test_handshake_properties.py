@@ -1,5 +1,5 @@
-"""Property-based: whatever arrives in the query string and headers, the WebSocket stack either
-accepts a valid credential or refuses the handshake, and never raises."""
+"""Property-based: whatever arrives in the query string, the subprotocols and the headers, the
+WebSocket stack either accepts a valid credential or refuses the handshake, and never raises."""
 
 import string
 from urllib.parse import quote
@@ -29,6 +29,11 @@ query_strings = st.one_of(
         )
     ),
 )
+subprotocols = st.lists(
+    st.sampled_from(["chat.v1", "access_token.", "access_token.eyJ.x.y", "access_token.a" * 50])
+    | st.text(max_size=30),
+    max_size=4,
+)
 header_names = st.sampled_from(
     [b"origin", b"cookie", b"authorization", b"sec-websocket-protocol", b"host"]
 ) | st.binary(min_size=1, max_size=20)
@@ -38,9 +43,9 @@ paths = st.sampled_from(["/ws/chat/lobby/", "/ws/chat/x/", "/"]) | st.text(max_s
 )
 
 
-async def handshake(path, query_string, header_list):
+async def handshake(path, query_string, header_list, offered=()):
     """Run one handshake through the full ASGI stack; True if accepted. Re-raises app errors."""
-    comm = WebsocketCommunicator(application, path, headers=header_list)
+    comm = WebsocketCommunicator(application, path, header_list, list(offered))
     comm.scope["query_string"] = query_string
     try:
         connected, _ = await comm.connect()
@@ -50,11 +55,11 @@ async def handshake(path, query_string, header_list):
 
 
 @examples
-@given(path=paths, query_string=query_strings, header_list=headers)
+@given(path=paths, query_string=query_strings, header_list=headers, offered=subprotocols)
 async def test_arbitrary_handshake_without_a_real_credential_is_refused(
-    transactional_db, path, query_string, header_list
+    transactional_db, path, query_string, header_list, offered
 ):
-    assert await handshake(path, query_string, header_list) is False
+    assert await handshake(path, query_string, header_list, offered) is False
 
 
 safe_names = st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=8).filter(
@@ -69,12 +74,15 @@ allowed_origins = st.sampled_from(
 @examples
 @given(before=harmless_params, after=harmless_params, origin=allowed_origins)
 async def test_valid_credential_among_harmless_noise_is_accepted(
-    ws_query, user, empty_cache, before, after, origin
+    ws_credentials, user, empty_cache, before, after, origin
 ):
     empty_cache()  # one user asks for many tickets here: keep the throttle out of it
+    credentials = await ws_credentials(user)
     pairs = [f"{name}={quote(value)}" for name, value in before]
-    pairs.append(await ws_query(user))
+    pairs += [credentials["query"]] if "query" in credentials else []
     pairs += [f"{name}={quote(value)}" for name, value in after]
+    query_string = "&".join(pairs).encode()
     header_list = [(b"origin", origin)] if origin is not None else []
+    offered = credentials.get("subprotocols", [])
 
-    assert await handshake("/ws/chat/lobby/", "&".join(pairs).encode(), header_list) is True
+    assert await handshake("/ws/chat/lobby/", query_string, header_list, offered) is True

@@ -9,10 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.credentials import live_ws_query_for
+from tests.credentials import live_ws_credentials_for
 from tests.live_server import PROJECT_DIR, USERS
 
 pytestmark = pytest.mark.server
@@ -32,9 +31,9 @@ async def receive_json(ws):
 @pytest.mark.parametrize("kind", ["uvicorn", "runserver"])
 async def test_server_serves_tokens_and_chat(server_process, kind):
     server = server_process(kind)
-    query = await asyncio.to_thread(live_ws_query_for, server)
+    credentials = await asyncio.to_thread(live_ws_credentials_for, server)
 
-    async with connect(f"{server.ws_url}/ws/chat/lobby/?{query}", origin=ORIGIN) as ws:
+    async with server.websocket(**credentials, origin=ORIGIN) as ws:
         reply = await chat(ws, "over the wire")
 
     assert reply == {
@@ -45,11 +44,19 @@ async def test_server_serves_tokens_and_chat(server_process, kind):
     }
 
 
-@pytest.mark.parametrize("query", ["", "token=nope", "ticket=nope"])
-async def test_refused_handshake_is_http_403(server_process, query):
+BAD_CREDENTIALS = [
+    {},
+    {"query": "token=nope"},
+    {"query": "ticket=nope"},
+    {"subprotocols": ["chat.v1", "access_token.nope"]},
+]
+
+
+@pytest.mark.parametrize("credentials", BAD_CREDENTIALS)
+async def test_refused_handshake_is_http_403(server_process, credentials):
     server = server_process()
     with pytest.raises(InvalidStatus) as refused:
-        async with connect(f"{server.ws_url}/ws/chat/lobby/?{query}", origin=ORIGIN):
+        async with server.websocket(**credentials, origin=ORIGIN):
             pass
     assert refused.value.response.status_code == 403
     assert "Traceback" not in server.output()
@@ -59,17 +66,17 @@ async def test_server_exits_promptly_on_sigterm_after_refused_and_dropped_connec
     server_process,
 ):
     server = server_process()
-    for query in ("", "token=nope", "ticket=nope"):
+    for credentials in BAD_CREDENTIALS:
         with pytest.raises(InvalidStatus):
-            async with connect(f"{server.ws_url}/ws/chat/lobby/?{query}", origin=ORIGIN):
+            async with server.websocket(**credentials, origin=ORIGIN):
                 pass
     # A client that vanishes without a closing handshake, and one that stays connected.
-    query = await asyncio.to_thread(live_ws_query_for, server)
-    dropped = await connect(f"{server.ws_url}/ws/chat/lobby/?{query}", origin=ORIGIN)
+    credentials = await asyncio.to_thread(live_ws_credentials_for, server)
+    dropped = await server.websocket(**credentials, origin=ORIGIN)
     await chat(dropped, "about to vanish")
     dropped.transport.abort()
-    query = await asyncio.to_thread(live_ws_query_for, server, "bob")
-    async with connect(f"{server.ws_url}/ws/chat/lobby/?{query}", origin=ORIGIN) as open_ws:
+    credentials = await asyncio.to_thread(live_ws_credentials_for, server, "bob")
+    async with server.websocket(**credentials, origin=ORIGIN) as open_ws:
         await chat(open_ws, "still here at shutdown")
         seconds = await asyncio.to_thread(server.stop)
 
@@ -82,11 +89,11 @@ async def test_server_exits_promptly_on_sigterm_after_refused_and_dropped_connec
 
 async def test_socket_idle_on_redis_for_20s_still_chats(redis_url, server_process):
     server = server_process()
-    alice_query = await asyncio.to_thread(live_ws_query_for, server, "alice")
-    bob_query = await asyncio.to_thread(live_ws_query_for, server, "bob")
+    alice_credentials = await asyncio.to_thread(live_ws_credentials_for, server, "alice")
+    bob_credentials = await asyncio.to_thread(live_ws_credentials_for, server, "bob")
     async with (
-        connect(f"{server.ws_url}/ws/chat/idle/?{alice_query}", origin=ORIGIN) as alice,
-        connect(f"{server.ws_url}/ws/chat/idle/?{bob_query}", origin=ORIGIN) as bob,
+        server.websocket("/ws/chat/idle/", **alice_credentials, origin=ORIGIN) as alice,
+        server.websocket("/ws/chat/idle/", **bob_credentials, origin=ORIGIN) as bob,
     ):
         await asyncio.sleep(21)  # longer than redis-py's default 5 s socket timeout, several times
         assert (await chat(alice, "still there?"))["message"] == "still there?"
@@ -130,11 +137,11 @@ def test_readme_python_client_works_as_printed(server_process):
 
 async def test_chat_crosses_server_processes_on_redis(redis_url, server_process):
     first, second = server_process(), server_process()
-    alice_query = await asyncio.to_thread(live_ws_query_for, first, "alice")
-    bob_query = await asyncio.to_thread(live_ws_query_for, second, "bob")
+    alice_credentials = await asyncio.to_thread(live_ws_credentials_for, first, "alice")
+    bob_credentials = await asyncio.to_thread(live_ws_credentials_for, second, "bob")
     async with (
-        connect(f"{first.ws_url}/ws/chat/shared/?{alice_query}", origin=ORIGIN) as alice,
-        connect(f"{second.ws_url}/ws/chat/shared/?{bob_query}", origin=ORIGIN) as bob,
+        first.websocket("/ws/chat/shared/", **alice_credentials, origin=ORIGIN) as alice,
+        second.websocket("/ws/chat/shared/", **bob_credentials, origin=ORIGIN) as bob,
     ):
         await chat(bob, "from the second process")
         assert (await receive_json(alice))["message"] == "from the second process"

@@ -6,6 +6,7 @@ handshake, but what it carries is still a credential).
 
 import asyncio
 import logging
+import re
 import urllib.error
 import urllib.request
 import uuid
@@ -16,7 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from realtime.logging import WITHHELD, RedactCredentialsFilter, redact
-from tests.credentials import live_ws_query_for
+from tests.credentials import live_ws_credentials_for
 
 ORIGIN = "http://localhost"
 UVICORN_ACCESS_FORMAT = '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'
@@ -38,6 +39,14 @@ UVICORN_ACCESS_FORMAT = '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(
         ("?token=%65yJ%2Eabc", "?token=[redacted]"),
         ("GET /x?token=abc HTTP/1.1", "GET /x?token=[redacted] HTTP/1.1"),
         ("{'query_string': b'token=abc&x=1'}", "{'query_string': b'token=[redacted]&x=1'}"),
+        # A token offered as a subprotocol, as uvicorn's trace log shows scope headers and lists.
+        (
+            "(b'sec-websocket-protocol', b'chat.v1, access_token.eyJ.a-b_c')",
+            "(b'sec-websocket-protocol', b'chat.v1, access_token.[redacted]')",
+        ),
+        ("['chat.v1', 'access_token.eyJ.abc']", "['chat.v1', 'access_token.[redacted]']"),
+        ("chat.v1,access_token.eyJ.abc,x", "chat.v1,access_token.[redacted],x"),
+        ("ACCESS_TOKEN.eyJ.abc", "ACCESS_TOKEN.[redacted]"),
     ],
 )
 def test_credential_values_are_redacted(text, expected):
@@ -52,6 +61,8 @@ def test_credential_values_are_redacted(text, expected):
         "?next=token&q=ticket",
         "?token=&ticket=",
         "100% of /ws/chat/x/?room=lobby",
+        "chat.v1, access_token.",
+        "the access_token is missing",
     ],
 )
 def test_text_without_credentials_is_unchanged(text):
@@ -191,47 +202,57 @@ def invalid_secret() -> str:
     return f"not-a-credential-{uuid.uuid4().hex}"
 
 
-async def fresh_credential(server, username="alice") -> tuple[str, str]:
-    """(parameter name, value) of a new credential for this mode, valid on `server`."""
-    query = await asyncio.to_thread(live_ws_query_for, server, username)
-    name, _, value = query.partition("=")
-    return name, value
+async def fresh_credential(server, username="alice") -> tuple[str, str, int]:
+    """A new credential in the query string: (parameter name, value, status it gets).
+
+    The subprotocol mode puts none in URLs and refuses one there (403); a client may still send
+    one, and it must not reach the logs either.
+    """
+    credentials = await asyncio.to_thread(live_ws_credentials_for, server, username)
+    if "query" in credentials:
+        name, _, value = credentials["query"].partition("=")
+        return name, value, 101
+    return "token", await asyncio.to_thread(server.access_token, username), 403
 
 
 @pytest.mark.server
 async def test_uvicorn_handshake_lines_carry_no_credentials(server_process):
     server = server_process()
-    name, valid = await fresh_credential(server)
-    _, encoded = await fresh_credential(server)
+    name, valid, opens = await fresh_credential(server)
+    _, encoded, _ = await fresh_credential(server)
     other = "ticket" if name == "token" else "token"
     access, access_too = [await asyncio.to_thread(server.access_token) for _ in range(2)]
     invalid, invalid_too = invalid_secret(), invalid_secret()
+    # (query string, as it must be logged, the handshake's status)
     attempts = [
-        (f"{name}={valid}", 101),
-        (f"{name}={percent_encoded(encoded)}", 101),
-        (f"{name}={invalid}", 403),
-        (f"room=1&{name}={invalid_too}&x=2", 403),
-        (f"{other}={access}", 403),  # the other mode's parameter, carrying a real access JWT
-        (f"%74oken={access_too}", 101 if name == "token" else 403),  # the server reads `token`
-        (f"TOKEN={access_too}", 403),
+        (f"{name}={valid}", f"{name}=[redacted]", opens),
+        (f"{name}={percent_encoded(encoded)}", f"{name}=[redacted]", opens),
+        (f"{name}={invalid}", f"{name}=[redacted]", 403),
+        (f"room=1&{name}={invalid_too}&x=2", f"room=1&{name}=[redacted]&x=2", 403),
+        # The other mode's parameter, carrying a real access JWT.
+        (f"{other}={access}", f"{other}=[redacted]", 403),
+        # The server reads `%74oken` as `token`.
+        (f"%74oken={access_too}", "%74oken=[redacted]", opens if name == "token" else 403),
+        (f"TOKEN={access_too}", "TOKEN=[redacted]", 403),
     ]
 
-    statuses = [await handshake_status(server, query) for query, _ in attempts]
+    statuses = [await handshake_status(server, query) for query, _, _ in attempts]
     await asyncio.to_thread(server.stop)
 
-    assert statuses == [status for _, status in attempts]
+    assert statuses == [status for _, _, status in attempts]
     output = server.output()
     assert_no_secret_in(output, [valid, encoded, invalid, invalid_too, access, access_too])
     # Each handshake is logged exactly once, with the value redacted.
-    assert output.count('"WebSocket /ws/chat/lobby/?') == len(attempts), output
-    assert output.count(f'"WebSocket /ws/chat/lobby/?{name}=[redacted]" [accepted]') == 2, output
-    assert output.count(f'"WebSocket /ws/chat/lobby/?{name}=[redacted]" 403') == 1, output
+    logged = re.findall(r'"WebSocket /ws/chat/lobby/\?([^"]*)" (\S+)', output)
+    assert logged == [
+        (query, "[accepted]" if status == 101 else str(status)) for _, query, status in attempts
+    ], output
 
 
 @pytest.mark.server
 async def test_uvicorn_access_log_carries_no_credentials(server_process):
     server = server_process()
-    name, valid = await fresh_credential(server)
+    name, valid, _ = await fresh_credential(server)
     access = await asyncio.to_thread(server.access_token)
     query = f"{name}={valid}&%74icket={access}"
 
@@ -248,11 +269,11 @@ async def test_uvicorn_access_log_carries_no_credentials(server_process):
 @pytest.mark.server
 async def test_runserver_request_lines_carry_no_credentials(server_process):
     server = server_process("runserver")
-    name, valid = await fresh_credential(server)
+    name, valid, opens = await fresh_credential(server)
     access = await asyncio.to_thread(server.access_token)
     invalid = invalid_secret()
 
-    assert await handshake_status(server, f"{name}={valid}") == 101
+    assert await handshake_status(server, f"{name}={valid}") == opens
     assert await handshake_status(server, f"{name}={invalid}") == 403
     http_status = await asyncio.to_thread(
         get_status, f"{server.http_url}/api/token/?token={access}&ticket={invalid}"

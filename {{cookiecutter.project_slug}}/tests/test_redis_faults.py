@@ -12,11 +12,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 from django.test import override_settings
-from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.conftest import assert_refused, services_required
-from tests.credentials import assert_live_credential_while_redis_is_down, live_ws_query_for
+from tests.credentials import assert_live_credential_while_redis_is_down, live_ws_credentials_for
 from tests.live_server import free_port
 from tests.throwaway_redis import REDIS_SERVER, ThrowawayRedis
 
@@ -45,11 +44,11 @@ async def chat(ws, message):
     return json.loads(await asyncio.wait_for(ws.recv(), timeout=PROMPTLY))
 
 
-async def handshake_status(url):
+async def handshake_status(server, credentials):
     """The HTTP status a WebSocket handshake gets (101 when it opens), and how long it took."""
     started = time.monotonic()
     try:
-        async with connect(url, origin=ORIGIN, open_timeout=PROMPTLY):
+        async with server.websocket(**credentials, origin=ORIGIN, open_timeout=PROMPTLY):
             status = 101
     except InvalidStatus as refused:
         status = refused.response.status_code
@@ -61,12 +60,11 @@ async def test_server_refuses_cleanly_while_redis_is_down_and_recovers(
     throwaway_redis, server_process
 ):
     server = server_process(REDIS_URL=throwaway_redis.url)
-    lobby = f"{server.ws_url}/ws/chat/lobby/"
     # A credential taken while Redis is up, used while it is down.
-    query = await asyncio.to_thread(live_ws_query_for, server)
-    open_query = await asyncio.to_thread(live_ws_query_for, server, "bob")
+    credentials = await asyncio.to_thread(live_ws_credentials_for, server)
+    open_credentials = await asyncio.to_thread(live_ws_credentials_for, server, "bob")
 
-    async with connect(f"{lobby}?{open_query}", origin=ORIGIN) as open_ws:
+    async with server.websocket(**open_credentials, origin=ORIGIN) as open_ws:
         assert (await chat(open_ws, "before the outage"))["message"] == "before the outage"
         await asyncio.to_thread(throwaway_redis.stop)
         # An open socket is closed with 1013 (try again later), not left dangling.
@@ -74,7 +72,7 @@ async def test_server_refuses_cleanly_while_redis_is_down_and_recovers(
     assert open_ws.close_code == 1013
     assert server.output().count(OUTAGE_WARNING) == 1
 
-    status, seconds = await handshake_status(f"{lobby}?{query}")
+    status, seconds = await handshake_status(server, credentials)
     assert status == 403
     assert seconds < PROMPTLY
     assert server.output().count(OUTAGE_WARNING) == 2
@@ -82,22 +80,22 @@ async def test_server_refuses_cleanly_while_redis_is_down_and_recovers(
     assert server.process.poll() is None
 
     await asyncio.to_thread(throwaway_redis.start)
-    query = await asyncio.to_thread(live_ws_query_for, server)
-    async with connect(f"{lobby}?{query}", origin=ORIGIN) as ws:
+    credentials = await asyncio.to_thread(live_ws_credentials_for, server)
+    async with server.websocket(**credentials, origin=ORIGIN) as ws:
         assert (await chat(ws, "after the outage"))["message"] == "after the outage"
     assert "Traceback" not in server.output()
 
 
 async def test_chat_handshake_is_refused_when_the_channel_layer_is_unreachable(
-    communicator, ws_query, user, caplog
+    communicator, ws_credentials, user, caplog
 ):
-    query = await ws_query(user)
+    credentials = await ws_credentials(user)
     unreachable = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
     }
     with override_settings(CHANNEL_LAYERS={"default": unreachable}):
-        await assert_refused(communicator(query=query))
+        await assert_refused(communicator(**credentials))
     # Channels' test communicator turns off database_sync_to_async's connection cleanup, and this
     # consumer ended before a later message could do it: close the handshake's connection.
     await sync_to_async(close_old_connections)()

@@ -9,18 +9,17 @@ import pytest
 from asgiref.sync import sync_to_async
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
-from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.credentials import live_ws_query_for
+from tests.credentials import live_ws_credentials_for
 
 CLOSE_TOKEN_EXPIRED = {"type": "websocket.close", "code": 4401, "reason": "token_expired"}
 CLOSE_LOGGED_OUT = {"type": "websocket.close", "code": 4401, "reason": "logged_out"}
 CLOSE_AUTH_FAILED = {"type": "websocket.close", "code": 4403, "reason": "auth_failed"}
 
 
-async def open_socket(communicator, ws_query, user, lifetime=None, room="lobby"):
-    comm = communicator(f"/ws/chat/{room}/", query=await ws_query(user, lifetime))
+async def open_socket(communicator, ws_credentials, user, lifetime=None, room="lobby"):
+    comm = communicator(f"/ws/chat/{room}/", **await ws_credentials(user, lifetime))
     connected, _ = await comm.connect()
     assert connected
     return comm
@@ -41,23 +40,23 @@ def log_out(refresh):
 # `exp` is in whole seconds: a token of lifetime N expires between N-1 and N seconds from now.
 
 
-async def test_socket_closes_with_4401_when_its_token_expires(communicator, ws_query, user):
-    comm = await open_socket(communicator, ws_query, user, lifetime=timedelta(seconds=3))
+async def test_socket_closes_with_4401_when_its_token_expires(communicator, ws_credentials, user):
+    comm = await open_socket(communicator, ws_credentials, user, lifetime=timedelta(seconds=3))
 
     assert await comm.receive_nothing(timeout=1)
     assert await comm.receive_output(timeout=4) == CLOSE_TOKEN_EXPIRED
 
 
-async def test_expiry_waits_for_the_leeway(communicator, ws_query, user, settings):
+async def test_expiry_waits_for_the_leeway(communicator, ws_credentials, user, settings):
     settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "LEEWAY": 3}
-    comm = await open_socket(communicator, ws_query, user, lifetime=timedelta(seconds=2))
+    comm = await open_socket(communicator, ws_credentials, user, lifetime=timedelta(seconds=2))
 
     assert await comm.receive_nothing(timeout=3)  # past the token's own expiry
     assert await comm.receive_output(timeout=4) == CLOSE_TOKEN_EXPIRED
 
 
-async def test_the_timer_is_cancelled_on_disconnect(communicator, ws_query, user):
-    comm = await open_socket(communicator, ws_query, user)
+async def test_the_timer_is_cancelled_on_disconnect(communicator, ws_credentials, user):
+    comm = await open_socket(communicator, ws_credentials, user)
     assert len(session_watches()) == 1
 
     await comm.disconnect()
@@ -69,8 +68,10 @@ async def test_the_timer_is_cancelled_on_disconnect(communicator, ws_query, user
 # In-band refresh
 
 
-async def test_fresh_token_in_band_moves_the_deadline(communicator, ws_query, user, access_token):
-    comm = await open_socket(communicator, ws_query, user, lifetime=timedelta(seconds=2))
+async def test_fresh_token_in_band_moves_the_deadline(
+    communicator, ws_credentials, user, access_token
+):
+    comm = await open_socket(communicator, ws_credentials, user, lifetime=timedelta(seconds=2))
     fresh = access_token(user, lifetime=timedelta(minutes=5))
 
     await comm.send_json_to({"type": "auth", "token": fresh})
@@ -86,9 +87,9 @@ async def test_fresh_token_in_band_moves_the_deadline(communicator, ws_query, us
 
 @pytest.mark.parametrize("bad", ["another user's", "refresh", "expired", "garbage", "missing"])
 async def test_bad_token_in_band_closes_with_4403(
-    communicator, ws_query, user, other_user, access_token, tokens, bad
+    communicator, ws_credentials, user, other_user, access_token, tokens, bad
 ):
-    comm = await open_socket(communicator, ws_query, user)
+    comm = await open_socket(communicator, ws_credentials, user)
     token = {
         "another user's": access_token(other_user),
         "refresh": (await sync_to_async(tokens)(user))[1],
@@ -106,11 +107,11 @@ async def test_bad_token_in_band_closes_with_4403(
 
 
 async def test_logout_closes_every_socket_of_the_user_and_no_other(
-    communicator, ws_query, user, other_user, tokens
+    communicator, ws_credentials, user, other_user, tokens
 ):
-    alice_lobby = await open_socket(communicator, ws_query, user)
-    alice_elsewhere = await open_socket(communicator, ws_query, user, room="elsewhere")
-    bob = await open_socket(communicator, ws_query, other_user)
+    alice_lobby = await open_socket(communicator, ws_credentials, user)
+    alice_elsewhere = await open_socket(communicator, ws_credentials, user, room="elsewhere")
+    bob = await open_socket(communicator, ws_credentials, other_user)
     _, refresh = await sync_to_async(tokens)(user)
 
     response = await log_out(refresh)
@@ -123,8 +124,8 @@ async def test_logout_closes_every_socket_of_the_user_and_no_other(
     assert (await log_out(refresh)).status_code == 401
 
 
-async def test_logout_with_a_bad_refresh_token_is_refused(communicator, ws_query, user):
-    comm = await open_socket(communicator, ws_query, user)
+async def test_logout_with_a_bad_refresh_token_is_refused(communicator, ws_credentials, user):
+    comm = await open_socket(communicator, ws_credentials, user)
 
     assert (await log_out("not-a-token")).status_code == 401
     assert await comm.receive_nothing(timeout=0.5)
@@ -132,10 +133,10 @@ async def test_logout_with_a_bad_refresh_token_is_refused(communicator, ws_query
 
 @pytest.mark.parametrize("change", ["deactivate", "change password", "delete"])
 async def test_account_change_closes_the_users_sockets(
-    communicator, ws_query, user, other_user, change
+    communicator, ws_credentials, user, other_user, change
 ):
-    alice = await open_socket(communicator, ws_query, user)
-    bob = await open_socket(communicator, ws_query, other_user)
+    alice = await open_socket(communicator, ws_credentials, user)
+    bob = await open_socket(communicator, ws_credentials, other_user)
 
     @sync_to_async
     def apply_change():
@@ -154,15 +155,15 @@ async def test_account_change_closes_the_users_sockets(
     assert await bob.receive_nothing(timeout=0.5)
 
 
-async def test_other_profile_changes_leave_sockets_open(communicator, ws_query, user):
-    alice = await open_socket(communicator, ws_query, user)
+async def test_other_profile_changes_leave_sockets_open(communicator, ws_credentials, user):
+    alice = await open_socket(communicator, ws_credentials, user)
     user.first_name = "Alice"
     await sync_to_async(user.save)()
     assert await alice.receive_nothing(timeout=0.5)
 
 
 async def test_socket_older_than_group_expiry_is_still_reached(
-    communicator, ws_query, user, tokens, settings
+    communicator, ws_credentials, user, tokens, settings
 ):
     # channels-redis forgets group members after group_expiry (a day by default); the socket
     # re-joins its groups before that. Here the layer forgets after 2 s.
@@ -170,7 +171,7 @@ async def test_socket_older_than_group_expiry_is_still_reached(
     settings.CHANNEL_LAYERS = {
         "default": {**layer, "CONFIG": {**layer.get("CONFIG", {}), "group_expiry": 2}}
     }
-    comm = await open_socket(communicator, ws_query, user)
+    comm = await open_socket(communicator, ws_credentials, user)
     await asyncio.sleep(4.5)
     _, refresh = await sync_to_async(tokens)(user)
 
@@ -181,7 +182,7 @@ async def test_socket_older_than_group_expiry_is_still_reached(
 
 async def test_logout_on_one_server_process_closes_sockets_on_another(redis_url, server_process):
     first, second = server_process(), server_process()
-    query = await asyncio.to_thread(live_ws_query_for, second)
+    credentials = await asyncio.to_thread(live_ws_credentials_for, second)
     status, pair = await asyncio.to_thread(
         first.post_json,
         "/api/token/",
@@ -189,7 +190,7 @@ async def test_logout_on_one_server_process_closes_sockets_on_another(redis_url,
     )
     assert status == 200
 
-    async with connect(f"{second.ws_url}/ws/chat/lobby/?{query}") as ws:
+    async with second.websocket(**credentials) as ws:
         status, _ = await asyncio.to_thread(
             first.post_json, "/api/logout/", {"refresh": pair["refresh"]}
         )

@@ -12,13 +12,12 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt.tokens import AccessToken
-from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from config.asgi import application
 from realtime.tickets import issue_ticket, redeem_ticket
 from tests.conftest import ALLOWED_ORIGIN, assert_refused
-from tests.credentials import live_ws_query_for
+from tests.credentials import live_ws_credentials_for
 
 TICKET_URL = "/api/ws-ticket/"
 
@@ -119,8 +118,8 @@ async def ticket_for(user):
     return await sync_to_async(issue_ticket)(user)
 
 
-async def test_ticket_connects_as_its_user(communicator, ws_query, user):
-    comm = communicator(query=await ws_query(user))
+async def test_ticket_connects_as_its_user(communicator, ws_credentials, user):
+    comm = communicator(**await ws_credentials(user))
 
     connected, _ = await comm.connect()
 
@@ -206,6 +205,14 @@ async def test_token_parameter_is_refused_in_this_mode(communicator, user, acces
     await assert_refused(communicator(query=f"ticket={ticket}&token={access}"))
 
 
+async def test_token_subprotocol_is_refused_in_this_mode(communicator, user, access_token):
+    subprotocols = ["chat.v1", f"access_token.{access_token(user)}"]
+    await assert_refused(communicator(subprotocols=subprotocols))
+    # Even next to a valid ticket: the client is sending the wrong credential.
+    ticket = await ticket_for(user)
+    await assert_refused(communicator(query=f"ticket={ticket}", subprotocols=subprotocols))
+
+
 async def test_ticket_remembers_when_its_access_token_expires(user):
     expires_at = int(time.time()) + 300
     ticket = await sync_to_async(issue_ticket)(user, token_expires_at=expires_at)
@@ -220,11 +227,11 @@ async def test_one_ticket_raced_over_two_server_processes_admits_exactly_one(
     redis_url, server_process
 ):
     servers = [server_process(), server_process()]
-    query = await asyncio.to_thread(live_ws_query_for, servers[0])
+    credentials = await asyncio.to_thread(live_ws_credentials_for, servers[0])
 
     async def attempt(server):
         try:
-            async with connect(f"{server.ws_url}/ws/chat/lobby/?{query}"):
+            async with server.websocket(**credentials):
                 return True
         except InvalidStatus as refused:
             assert refused.response.status_code == 403

@@ -39,12 +39,14 @@ def test_ticket_endpoint_answers_503_with_retry_after(api_client, user, tokens, 
     assert warning.startswith(f"{OUTAGE_WARNING}, answered /api/ws-ticket/ with 503")
 
 
-async def test_ticket_is_refused_at_the_handshake(communicator, ws_query, user, settings, caplog):
-    query = await ws_query(user)  # issued while the cache is reachable
+async def test_ticket_is_refused_at_the_handshake(
+    communicator, ws_credentials, user, settings, caplog
+):
+    credentials = await ws_credentials(user)  # issued while the cache is reachable
     settings.CACHES = unreachable_redis_cache()
 
-    await assert_refused(communicator(query=query))
+    await assert_refused(communicator(**credentials))
 
     (warning,) = outage_warnings(caplog, "realtime.handshake")
     assert warning.startswith(f"{OUTAGE_WARNING}, refused a handshake to /ws/chat/lobby/")
-    assert query.split("=")[1] not in warning  # the ticket never reaches the log
+    assert credentials["query"].split("=")[1] not in warning  # the ticket never reaches the log

@@ -7,8 +7,10 @@
  *   the user out. Signing out revokes the refresh token when `logoutUrl` is set.
  * - Refreshes the access token before it expires, and tells an open socket about the new one
  *   (`{"type": "auth", "token": ...}`).
- * - Opens every socket, reconnections included, with a fresh credential: a one-time ticket when
- *   `ticketUrl` is set (ticket mode), else the access token in `?token=` (query_jwt mode).
+ * - Opens every socket, reconnections included, with a fresh credential, as `authMode` says: a
+ *   one-time ticket from `ticketUrl` in `?ticket=` ("ticket"), the access token in `?token=`
+ *   ("query_jwt"), or the access token offered as the subprotocol `access_token.<jwt>`
+ *   ("subprotocol"). Every socket offers the application subprotocol (`chat.v1`) too.
  * - Reconnects by itself with exponential backoff and jitter, and stops when a close means that
  *   the credentials are bad.
  *
@@ -56,11 +58,16 @@ export const STATES = [
   "stopped", // will not try again on its own; join() tries again
 ];
 
+export const AUTH_MODES = ["ticket", "query_jwt", "subprotocol"];
+
 export const DEFAULTS = {
   baseUrl: globalThis.location?.origin, // where the API and the sockets are
   tokenUrl: "/api/token/",
   refreshUrl: "/api/token/refresh/",
-  ticketUrl: null, // set: ticket mode; null: query_jwt mode
+  // How sockets authenticate, as the server was baked: "ticket", "query_jwt" or "subprotocol".
+  authMode: "ticket",
+  ticketUrl: "/api/ws-ticket/", // the ticket mode's endpoint
+  subprotocol: "chat.v1", // the application subprotocol, offered on every socket
   logoutUrl: null, // set: signOut() revokes the refresh token there (and the user's sockets)
   socketPath: (room) => `/ws/chat/${encodeURIComponent(room)}/`,
   baseDelayMs: 500, // first reconnection delay; doubles with each failure in a row
@@ -106,6 +113,9 @@ export class RealtimeClient extends EventTarget {
   constructor(options = {}) {
     super();
     this.#options = { ...DEFAULTS, ...options };
+    if (!AUTH_MODES.includes(this.#options.authMode)) {
+      throw new Error(`authMode must be one of ${AUTH_MODES.join(", ")}`);
+    }
   }
 
   get signedIn() {
@@ -177,16 +187,17 @@ export class RealtimeClient extends EventTarget {
   async #connect() {
     const generation = ++this.#generation;
     this.#setState(this.#failures ? "reconnecting" : "connecting");
-    let url;
+    let target;
     try {
-      url = await this.#socketUrl();
+      target = await this.#socketTarget();
     } catch (error) {
       if (generation !== this.#generation || error instanceof SignedOut) return;
       this.#retry(error.retryAfterMs ?? 0, error.message);
       return;
     }
     if (generation !== this.#generation) return;
-    const socket = new WebSocket(url);
+    // The browser fails the handshake unless the server accepts one of these subprotocols.
+    const socket = new WebSocket(target.url, target.protocols);
     this.#socket = socket;
     let opened = false;
     let openedAt = 0;
@@ -261,21 +272,25 @@ export class RealtimeClient extends EventTarget {
     this.#socket = null;
   }
 
-  /** A socket URL with a fresh credential: a new ticket, or a valid access token. */
-  async #socketUrl() {
-    const { baseUrl, socketPath, ticketUrl } = this.#options;
+  /** The socket's URL and subprotocols, with a fresh credential: a new ticket, or a valid
+   * access token. */
+  async #socketTarget() {
+    const { authMode, baseUrl, socketPath, subprotocol } = this.#options;
     if (this.#staleCredential || Date.now() >= this.#refreshDueAt) {
       await this.#refreshAccess();
       this.#staleCredential = false;
     }
     const url = new URL(socketPath(this.#room), baseUrl);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    if (ticketUrl) {
+    const protocols = [subprotocol];
+    if (authMode === "ticket") {
       url.searchParams.set("ticket", await this.#ticket());
-    } else {
+    } else if (authMode === "query_jwt") {
       url.searchParams.set("token", this.#access);
+    } else {
+      protocols.push(`access_token.${this.#access}`);
     }
-    return url.href;
+    return { url: url.href, protocols };
   }
 
   async #ticket(refreshed = false) {

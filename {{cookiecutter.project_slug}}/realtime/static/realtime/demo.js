@@ -9,16 +9,18 @@ const page = $("#demo");
 const client = new RealtimeClient({
   tokenUrl: page.dataset.tokenUrl,
   refreshUrl: page.dataset.refreshUrl,
-  // Empty when the project has no such endpoint.
-  ticketUrl: page.dataset.ticketUrl || null,
-  logoutUrl: page.dataset.logoutUrl || null,
+  authMode: page.dataset.authMode,
+  ticketUrl: page.dataset.ticketUrl,
+  logoutUrl: page.dataset.logoutUrl,
 });
 let refreshes = 0;
 
 // The baked auth mode's flow, as the page runs it.
-$("#flow").textContent = page.dataset.ticketUrl
-  ? "token pair, then a one-time ticket for each connection, then the socket with ?ticket="
-  : "token pair, then the socket with the access token in ?token=";
+$("#flow").textContent = {
+  ticket: "token pair, then a one-time ticket for each connection, then the socket with ?ticket=",
+  query_jwt: "token pair, then the socket with the access token in ?token=",
+  subprotocol: "token pair, then the socket with the access token as a subprotocol",
+}[page.dataset.authMode];
 
 function append(list, text, className = "") {
   const item = document.createElement("li");

@@ -1,0 +1,25 @@
+"""How tests authenticate a WebSocket in this mode: the access JWT offered as a subprotocol.
+
+Credentials are keyword arguments for the `communicator` fixture and `LiveServer.websocket`.
+"""
+
+APP_SUBPROTOCOL = "chat.v1"
+
+
+def token_credentials(access) -> dict:
+    """Present a raw token, valid or not, the way this mode does: next to the app's subprotocol."""
+    return {"subprotocols": [APP_SUBPROTOCOL, f"access_token.{access}"]}
+
+
+async def ws_credentials_for(access) -> dict:
+    return token_credentials(access)
+
+
+def live_ws_credentials_for(server, username="alice") -> dict:
+    """The same, against a running server over HTTP."""
+    return token_credentials(server.access_token(username))
+
+
+def assert_live_credential_while_redis_is_down(server) -> None:
+    """The access JWT is the credential, and issuing one needs no Redis: it still works."""
+    assert server.access_token()
