@@ -26,6 +26,14 @@ project_websocket = project_application.application_mapping["websocket"]
 class EchoConsumer(AsyncWebsocketConsumer):
     """Accepts every handshake and sends each text frame back."""
 
+    # Accepted when the client offers it, as the project's consumers do: a browser that offered
+    # subprotocols fails the handshake unless the server picks one of them.
+    subprotocol = "chat.v1"
+
+    async def connect(self):
+        offered = self.scope.get("subprotocols") or ()
+        await self.accept(self.subprotocol if self.subprotocol in offered else None)
+
     async def receive(self, text_data=None, bytes_data=None):
         await self.send(text_data=text_data, bytes_data=bytes_data)
 
