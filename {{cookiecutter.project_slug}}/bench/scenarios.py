@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from bench.client import Credential, HttpConnection, handshake_status, open_socket
 from bench.credentials import post_for_ticket
 
+# How many times a socket that a scenario needs open is tried again after a failed handshake.
+RETRIES = 3
+
 
 @dataclass
 class Sample:
@@ -40,8 +43,12 @@ class Sample:
         return self.client_cpu / self.seconds
 
     def fail(self, error: BaseException) -> None:
-        status = handshake_status(error)
-        self.failures[f"HTTP {status}" if status else type(error).__name__] += 1
+        self.failures[failure_name(error)] += 1
+
+
+def failure_name(error: BaseException) -> str:
+    status = handshake_status(error)
+    return f"HTTP {status}" if status else type(error).__name__
 
 
 class Meter:
@@ -145,12 +152,14 @@ async def burst(server, urls, credentials, progress) -> Sample:
     return sample
 
 
-async def fan_out(server, urls, credentials, messages, window, progress, time_limit=300) -> Sample:
+async def fan_out(
+    server, urls, make_credentials, messages, window, progress, time_limit=300
+) -> Sample:
     """Sockets in one room; the first sends `messages` chat messages, every socket must receive
     every one. At most `window` messages are in flight (sent, not yet back at the sender), so no
     channel overflows the layer's capacity (100 by default), where group_send drops messages."""
-    sockets = await open_all(urls, credentials)
-    sample = Sample(len(sockets) * messages)
+    sample = Sample(len(urls) * messages)
+    sockets = await open_all(urls, make_credentials, sample.failures)
     received = [0] * len(sockets)
     in_flight = asyncio.Semaphore(window)
 
@@ -185,33 +194,44 @@ async def fan_out(server, urls, credentials, messages, window, progress, time_li
 
 async def idle_memory(server, urls, make_credentials, batch, progress) -> Sample:
     """Server RSS per idle open socket: RSS with len(urls) sockets open, minus RSS before."""
+    sample = Sample(len(urls))
     await asyncio.sleep(0.5)
     before = server.rss_bytes()
     sockets = []
     for start in range(0, len(urls), batch):
+        # Batch by batch: tickets expire (WS_TICKET_TTL) while thousands of sockets open.
         chunk = urls[start : start + batch]
-        # Fetched batch by batch: tickets expire (WS_TICKET_TTL) while thousands of sockets open.
-        sockets += await open_all(chunk, await make_credentials(len(chunk)), progress)
+        sockets += await open_all(chunk, make_credentials, sample.failures, progress)
     await asyncio.sleep(1)  # let the server settle (tasks started on connect, freed buffers)
-    sample = Sample(len(sockets))
     sample.extra["rss_before"] = before
     sample.extra["rss_after"] = server.rss_bytes()
     await close_all(sockets)
     return sample
 
 
-async def open_all(urls, credentials, progress=None, concurrency=100) -> list:
-    """Open one socket per (url, credential), `concurrency` handshakes at a time; raise on any
-    failure (these scenarios measure open sockets, not handshakes)."""
+async def open_all(urls, make_credentials, failures, progress=None, concurrency=100) -> list:
+    """Open one socket per url, `concurrency` handshakes at a time. These scenarios measure open
+    sockets, not handshakes: a failed handshake is counted in `failures` and tried again with a
+    fresh credential, up to RETRIES times; then the scenario fails."""
     limit = asyncio.Semaphore(concurrency)
 
     async def connect(url, credential):
-        async with limit:
-            ws = await open_socket(url, credential)
-        if progress:
-            progress.advance()
-        return ws
+        for attempt in range(RETRIES + 1):
+            try:
+                async with limit:
+                    ws = await open_socket(url, credential)
+            except Exception as error:
+                if attempt == RETRIES:
+                    raise
+                failures[f"{failure_name(error)} (tried again)"] += 1
+                await asyncio.sleep(0.1 * 2**attempt)
+                [credential] = await make_credentials(1)
+            else:
+                if progress:
+                    progress.advance()
+                return ws
 
+    credentials = await make_credentials(len(urls))
     results = await asyncio.gather(
         *(connect(url, credential) for url, credential in zip(urls, credentials, strict=True)),
         return_exceptions=True,

@@ -82,10 +82,11 @@ class Server:
 class StartedServer(Server):
     """`uvicorn bench.asgi:application` in a subprocess; a context manager that stops it."""
 
-    def __init__(self, env: dict[str, str], log_level: str):
+    def __init__(self, env: dict[str, str], log_level: str, log_path: Path | None = None):
         super().__init__(f"http://127.0.0.1:{free_port()}", None)
         self.env = env
         self.log_level = log_level
+        self.log_path = log_path  # None: a temporary file, shown only if the server fails to start
         self.process = None
 
     def __enter__(self):
@@ -95,7 +96,7 @@ class StartedServer(Server):
             *("--host", "127.0.0.1", "--port", port, "--log-level", self.log_level),
             "--no-access-log",
         ]
-        self.log = tempfile.TemporaryFile()
+        self.log = self.log_path.open("a+b") if self.log_path else tempfile.TemporaryFile()
         self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
             command,
             cwd=PROJECT_DIR,
@@ -161,6 +162,7 @@ class Environment:
         if self.database_url is None:
             self.directory = Path(tempfile.mkdtemp(prefix="ws-bench-"))
             self.database_url = f"sqlite:///{self.directory / 'db.sqlite3'}"
+        if not self.ambient:  # a running server's database is its operator's to migrate
             self.manage("migrate", "--noinput")
         self.manage_shell(CREATE_USERS.format(password=self.password, names=list(self.users)))
         return self

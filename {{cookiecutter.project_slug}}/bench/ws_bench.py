@@ -74,6 +74,10 @@ ECHO = "/bench/echo/"
 AUTH_ECHO = "/bench/auth-echo/"
 
 
+async def no_credentials(count: int) -> list[Credential]:
+    return [Credential()] * count
+
+
 def chat_path(room: str) -> str:
     return f"/ws/chat/{room}/"
 
@@ -122,19 +126,21 @@ class Benchmark:
 
     async def connect(self, key: str, round_name: str) -> scenarios.Sample:
         count, base = self.options.connections, self.server.ws_url
-        progress = self.progress.start(f"{round_name} {key}", count)
         concurrency = self.options.concurrency
+        phase = f"{round_name} {key}"
+        if key == "ticket_flow":
+            await self.users.log_in()
+            urls, tokens = [base + AUTH_ECHO] * count, self.users.tokens(count)
+            progress = self.progress.start(phase, count)
+            return await scenarios.ticket_flow(self.server, urls, tokens, concurrency, progress)
         if key == "connect.noauth":
             urls, credentials = [base + ECHO] * count, [Credential()] * count
         elif key == "connect.auth":
             urls, credentials = [base + AUTH_ECHO] * count, await self.credentials(count)
-        elif key == "connect.chat":
+        else:
             urls = [base + chat_path(f"bench-{i % ROOMS}") for i in range(count)]
             credentials = await self.credentials(count)
-        else:
-            await self.users.log_in()
-            urls, tokens = [base + AUTH_ECHO] * count, self.users.tokens(count)
-            return await scenarios.ticket_flow(self.server, urls, tokens, concurrency, progress)
+        progress = self.progress.start(phase, count)
         return await scenarios.connect_echo_close(
             self.server, urls, credentials, concurrency, progress
         )
@@ -154,13 +160,13 @@ class Benchmark:
         room = f"bench-fanout-{number}-{secrets.token_hex(4)}"
         if key == "fanout.bare":
             urls = [self.server.ws_url + bare_chat_path(room)] * count
-            credentials = [Credential()] * count
+            make_credentials = no_credentials
         else:
             urls = [self.server.ws_url + chat_path(room)] * count
-            credentials = await self.credentials(count)
+            make_credentials = self.credentials
         progress = self.progress.start(f"{round_name} {key}", messages)
         return await scenarios.fan_out(
-            self.server, urls, credentials, messages, window=20, progress=progress
+            self.server, urls, make_credentials, messages, window=20, progress=progress
         )
 
     async def memory(self, key: str) -> scenarios.Sample:
@@ -168,10 +174,7 @@ class Benchmark:
         with self.fresh_server() as server:
             if key == "memory.noauth":
                 urls = [server.ws_url + ECHO] * count
-
-                async def make_credentials(n):
-                    return [Credential()] * n
-
+                make_credentials = no_credentials
             else:
                 urls = [server.ws_url + chat_path(f"bench-idle-{i % ROOMS}") for i in range(count)]
 
@@ -179,89 +182,58 @@ class Benchmark:
                     return await self.credentials(n, server)
 
             # Warm up: the first connects import and allocate what every later one reuses.
-            warm = min(count, 20)
+            warm_up = min(count, 20)
             await scenarios.close_all(
-                await scenarios.open_all(urls[:warm], await make_credentials(warm))
+                await scenarios.open_all(urls[:warm_up], make_credentials, Counter())
             )
             progress = self.progress.start(f"{key} ({count} idle sockets)", count)
             return await scenarios.idle_memory(server, urls, make_credentials, 500, progress)
 
     def rows(self) -> list[Row]:
-        s = self.samples
-        noauth = s["connect.noauth"]
-        rows = [connect_row("connect.noauth", "connect+echo+close: no auth (baseline)", noauth)]
-        rows.append(
-            connect_row(
+        options = self.options
+        burst = f"{options.burst} simultaneous connects"
+        fan = f"fan-out {options.fanout_sockets}x{options.fanout_messages}"
+        # (key, label, the key of its baseline, the issue's target)
+        specs = [
+            ("connect.noauth", "connect+echo+close: no auth (baseline)", None, ""),
+            (
                 "connect.auth",
                 f"connect+echo+close: {AUTH_MODE} auth, same consumer",
-                s["connect.auth"],
-                noauth,
-                target=">= 0.85x",
-            )
-        )
-        rows.append(
-            connect_row(
+                "connect.noauth",
+                ">= 0.85x",
+            ),
+            (
                 "connect.chat",
                 "connect+echo+close: chat route (auth+session+room)",
-                s["connect.chat"],
-                noauth,
+                "connect.noauth",
+                "",
+            ),
+            (
+                "ticket_flow",
+                "full ticket flow: POST + connect+echo+close",
+                "connect.noauth",
+                "CPU <= 2.5x",
+            ),
+            ("burst.noauth", f"{burst}: no auth", None, ""),
+            ("burst.chat", f"{burst}: chat route", "burst.noauth", "0 errors"),
+            ("fanout.bare", f"{fan}: bare Channels consumer", None, ""),
+            ("fanout.chat", f"{fan}: ChatConsumer", "fanout.bare", ">= 0.95x"),
+            ("memory.noauth", "memory per idle socket: no auth echo", None, ""),
+            ("memory.chat", "memory per idle socket: authenticated chat", "memory.noauth", ""),
+        ]
+        return [
+            (memory_row if key.startswith("memory") else rate_row)(
+                key, label, self.samples[key], self.samples.get(baseline), target
             )
-        )
-        if "ticket_flow" in s:
-            rows.append(
-                connect_row(
-                    "ticket_flow",
-                    "full ticket flow: POST + connect+echo+close",
-                    s["ticket_flow"],
-                    noauth,
-                    target="CPU <= 2.5x",
-                )
-            )
-        count = self.options.burst
-        rows.append(
-            connect_row(
-                "burst.noauth", f"{count} simultaneous connects: no auth", s["burst.noauth"]
-            )
-        )
-        rows.append(
-            connect_row(
-                "burst.chat",
-                f"{count} simultaneous connects: chat route",
-                s["burst.chat"],
-                s["burst.noauth"],
-                target="0 errors",
-            )
-        )
-        fan = f"fan-out {self.options.fanout_sockets}x{self.options.fanout_messages}"
-        rows.append(connect_row("fanout.bare", f"{fan}: bare Channels consumer", s["fanout.bare"]))
-        rows.append(
-            connect_row(
-                "fanout.chat",
-                f"{fan}: ChatConsumer",
-                s["fanout.chat"],
-                s["fanout.bare"],
-                target=">= 0.95x",
-            )
-        )
-        rows.append(
-            memory_row("memory.noauth", "memory per idle socket: no auth echo", s["memory.noauth"])
-        )
-        rows.append(
-            memory_row(
-                "memory.chat",
-                "memory per idle socket: authenticated chat",
-                s["memory.chat"],
-                s["memory.noauth"],
-            )
-        )
-        return rows
+            for key, label, baseline, target in specs
+            if key in self.samples
+        ]
 
 
-def connect_row(key, label, samples, baselines=None, target="") -> Row:
+def rate_row(key, label, samples, baselines=None, target="") -> Row:
     """Operations per second and server CPU per operation, against the baseline of each round."""
     rates = [sample.per_second for sample in samples]
     cpu = [sample.server_cpu_ms for sample in samples]
-    failures = sum((sample.failures for sample in samples), Counter())
     row = Row(
         key,
         label,
@@ -269,7 +241,7 @@ def connect_row(key, label, samples, baselines=None, target="") -> Row:
         value=median(rates),
         target=target,
         cpu_ms=median(cpu),
-        failures=", ".join(f"{kind}: {n}" for kind, n in failures.most_common()),
+        failures=failures_text(samples),
     )
     if baselines is not None:
         row.ratio = median(ratios(rates, [sample.per_second for sample in baselines]))
@@ -277,17 +249,29 @@ def connect_row(key, label, samples, baselines=None, target="") -> Row:
     return row
 
 
-def memory_row(key, label, samples, baselines=None) -> Row:
+def memory_row(key, label, samples, baselines=None, target="") -> Row:
     def per_socket(sample):
         if sample.extra["rss_before"] is None:
             return None  # a server whose pid we do not know
         return (sample.extra["rss_after"] - sample.extra["rss_before"]) / 1024 / sample.count
 
     value = median(map(per_socket, samples))
-    row = Row(key, label, unit=f"KiB ({samples[0].count} open)", value=value)
+    row = Row(
+        key,
+        label,
+        unit=f"KiB ({samples[0].count} open)",
+        value=value,
+        target=target,
+        failures=failures_text(samples),
+    )
     if baselines is not None and value is not None:
         row.ratio = median(ratios(map(per_socket, samples), map(per_socket, baselines)))
     return row
+
+
+def failures_text(samples) -> str:
+    failures = sum((sample.failures for sample in samples), Counter())
+    return ", ".join(f"{kind}: {n}" for kind, n in failures.most_common())
 
 
 def parse_args(argv=None):
@@ -301,6 +285,7 @@ def parse_args(argv=None):
         flag = "--" + name.replace("_", "-")
         parser.add_argument(flag, type=int, help=f"default {default}, {QUICK[name]} with --quick")
     parser.add_argument("--server-log-level", default="warning", help="uvicorn's, default warning")
+    parser.add_argument("--server-log", type=Path, help="append the started servers' output here")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     options = parser.parse_args(argv)
     for name, value in (QUICK if options.quick else FULL).items():
@@ -331,7 +316,9 @@ def main(argv=None) -> None:
     with Environment(users, database_url) as environment:
 
         def started_server():
-            return StartedServer(environment.server_env(), options.server_log_level)
+            return StartedServer(
+                environment.server_env(), options.server_log_level, options.server_log
+            )
 
         if options.url:
             server = Server(options.url, options.server_pid)
