@@ -11,7 +11,8 @@ is set (under a key prefix of its own, deleted afterwards); it stops the server 
 --url it targets a server already running `bench.asgi:application` (the baselines live there)
 and creates its users with manage.py in this environment, so DATABASE_URL must be the server's;
 a ticket-mode server needs a WS_TICKET_THROTTLE_RATE high enough for thousands of tickets.
---server-pid lets it read that server's CPU time and memory.
+--server-pid lets it read that server's CPU time and memory; memory is then measured on that
+warmed-up server, whose freed memory is reused, so it reads low.
 
 Scenarios, interleaved in rounds; each row is a median over the rounds and its ratio is the
 median of the per-round ratios to its baseline:
