@@ -1,0 +1,105 @@
+"""The app the benchmark serves: the project's, plus baseline routes under `/bench/`.
+
+Only `uvicorn bench.asgi:application` serves these routes; config/asgi.py, the project's own
+entry point, never does. Every WebSocket route here passes the project's origin check, so that a
+baseline differs from the project's route by what is measured and nothing else:
+
+- `/bench/echo/`: a bare consumer that echoes each text frame, with no authentication;
+- `/bench/auth-echo/`: the same consumer behind the project's own auth middleware (the handshake
+  cost of the baked auth mode, and nothing else);
+- `/bench/chat/<room>/`: a bare Channels chat room, with no authentication and no sessions, doing
+  the same group_send through the same channel layer as realtime.consumers.ChatConsumer.
+"""
+
+import copy
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.urls import re_path
+
+from config.asgi import application as project_application
+from realtime.handshake import AllowedHostsOriginValidator, CredentialAuthMiddleware
+
+project_websocket = project_application.application_mapping["websocket"]
+
+
+class EchoConsumer(AsyncWebsocketConsumer):
+    """Accepts every handshake and sends each text frame back."""
+
+    # Accepted when the client offers it, as the project's consumers do: a browser that offered
+    # subprotocols fails the handshake unless the server picks one of them.
+    subprotocol = "chat.v1"
+
+    async def connect(self):
+        offered = self.scope.get("subprotocols") or ()
+        await self.accept(self.subprotocol if self.subprotocol in offered else None)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        await self.send(text_data=text_data, bytes_data=bytes_data)
+
+
+class BareChatConsumer(AsyncJsonWebsocketConsumer):
+    """A chat room as the Channels tutorial writes it: join the group, group_send, deliver."""
+
+    async def connect(self):
+        self.room = self.scope["url_route"]["kwargs"]["room"]
+        self.room_group = f"chat.{self.room}"
+        await self.channel_layer.group_add(self.room_group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        await self.channel_layer.group_discard(self.room_group, self.channel_name)
+
+    async def receive_json(self, content):
+        await self.channel_layer.group_send(
+            self.room_group,
+            {
+                "type": "chat.message",
+                "room": self.room,
+                "user": "bench",
+                "message": content["message"],
+            },
+        )
+
+    async def chat_message(self, event):
+        await self.send_json(event)
+
+
+def project_auth_middleware(inner):
+    """The auth middleware object the project serves, copied, in front of `inner` instead.
+
+    Found by walking the project's WebSocket stack, so it is whichever mode was baked, configured
+    exactly as config/asgi.py configures it.
+    """
+    app = project_websocket
+    while not isinstance(app, CredentialAuthMiddleware):
+        app = getattr(app, "application", None) or getattr(app, "inner", None)
+        if app is None:
+            raise LookupError("no CredentialAuthMiddleware in config.asgi's WebSocket stack")
+    middleware = copy.copy(app)
+    middleware.inner = inner
+    return middleware
+
+
+echo = EchoConsumer.as_asgi()
+bench_websocket = URLRouter(
+    [
+        re_path(r"^bench/echo/$", AllowedHostsOriginValidator(echo)),
+        re_path(r"^bench/auth-echo/$", AllowedHostsOriginValidator(project_auth_middleware(echo))),
+        re_path(
+            r"^bench/chat/(?P<room>[A-Za-z0-9_-]{1,64})/$",
+            AllowedHostsOriginValidator(BareChatConsumer.as_asgi()),
+        ),
+    ]
+)
+
+
+async def websocket(scope, receive, send):
+    """`/bench/...` to the baselines above, everything else to the project's WebSocket stack."""
+    app = bench_websocket if scope["path"].startswith("/bench/") else project_websocket
+    return await app(scope, receive, send)
+
+
+application = ProtocolTypeRouter(
+    {"http": project_application.application_mapping["http"], "websocket": websocket}
+)

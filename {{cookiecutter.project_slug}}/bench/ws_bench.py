@@ -1,0 +1,390 @@
+"""WebSocket benchmark: the cost of this project's auth and chat, as ratios to bare baselines
+served by the same server in the same run.
+
+    uv run python bench/ws_bench.py              # the full run: a few minutes
+    uv run python bench/ws_bench.py --quick      # a few seconds, small numbers: proves it works
+    uv run python bench/ws_bench.py --url http://127.0.0.1:8000 --server-pid 1234
+
+By default it starts `uvicorn bench.asgi:application` itself (one worker, 127.0.0.1, a free
+port) on a fresh SQLite database, or on DATABASE_URL when that is set, and on Redis when REDIS_URL
+is set (under a key prefix of its own, deleted afterwards); it stops the server by its pid. With
+--url it targets a server already running `bench.asgi:application` (the baselines live there)
+and creates its users with manage.py in this environment, so DATABASE_URL must be the server's;
+a ticket-mode server needs a WS_TICKET_THROTTLE_RATE high enough for thousands of tickets.
+--server-pid lets it read that server's CPU time and memory; memory is then measured on that
+warmed-up server, whose freed memory is reused, so it reads low.
+
+Scenarios, interleaved in rounds; each row is a median over the rounds and its ratio is the
+median of the per-round ratios to its baseline:
+
+- connect + one echo + close, `--concurrency` at a time: the no-auth baseline (a bare echo
+  consumer); the same consumer behind the project's auth middleware (the handshake cost of this
+  auth mode alone; credentials such as tickets are fetched before the clock starts); the
+  project's chat route (auth, session and room groups); in the ticket mode, the full ticket flow
+  (POST /api/ws-ticket/ + connect), whose server CPU is compared to the no-auth handshake's.
+- `--burst` simultaneous connects, on the baseline and on the chat route: errors by kind.
+- chat fan-out: `--fanout-sockets` sockets in one room, `--fanout-messages` messages, until all
+  are delivered; the project's ChatConsumer against a bare Channels consumer doing the same
+  group_send through the same channel layer.
+- memory: server RSS per idle open socket, `--memory-sockets` of them, authenticated chat
+  sockets against bare echo sockets, each on a freshly started server.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import sys
+from collections import Counter
+from pathlib import Path
+
+# Run as a script, Python puts bench/ first on sys.path: put the project directory there instead,
+# so that `bench.*` is imported the way the server imports bench.asgi.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from bench import scenarios  # noqa: E402
+from bench.client import Credential, Users  # noqa: E402
+from bench.credentials import AUTH_MODE, credentials_for  # noqa: E402
+from bench.report import Progress, Row, machine, median, ratios, table  # noqa: E402
+from bench.server import Environment, Server, StartedServer, raise_fd_limit  # noqa: E402
+
+FULL = {
+    "rounds": 5,
+    "connections": 1000,
+    "concurrency": 50,
+    "burst": 1000,
+    "fanout_sockets": 100,
+    "fanout_messages": 1000,
+    "memory_sockets": 5000,
+    "users": 8,
+}
+QUICK = {
+    "rounds": 2,
+    "connections": 60,
+    "concurrency": 10,
+    "burst": 100,
+    "fanout_sockets": 10,
+    "fanout_messages": 50,
+    "memory_sockets": 100,
+    "users": 3,
+}
+ROOMS = 50  # the chat route's sockets are spread over this many rooms
+ECHO = "/bench/echo/"
+AUTH_ECHO = "/bench/auth-echo/"
+
+
+async def no_credentials(count: int) -> list[Credential]:
+    return [Credential()] * count
+
+
+def chat_path(room: str) -> str:
+    return f"/ws/chat/{room}/"
+
+
+def bare_chat_path(room: str) -> str:
+    return f"/bench/chat/{room}/"
+
+
+class Benchmark:
+    """Runs the scenarios in rounds and turns their samples into table rows."""
+
+    def __init__(self, server, users: Users, options, progress: Progress, fresh_server):
+        self.server = server
+        self.users = users
+        self.options = options
+        self.progress = progress
+        self.fresh_server = fresh_server  # () -> a context manager giving a just-started server
+        self.samples = {}
+
+    async def credentials(self, count: int, server=None) -> list[Credential]:
+        await self.users.log_in()
+        return await credentials_for((server or self.server).http_url, self.users.tokens(count))
+
+    def record(self, key: str, sample: scenarios.Sample) -> None:
+        self.samples.setdefault(key, []).append(sample)
+
+    async def run(self) -> list[Row]:
+        await self.users.log_in()
+        connects = ["connect.noauth", "connect.auth", "connect.chat"]
+        if AUTH_MODE == "ticket":
+            connects.append("ticket_flow")
+        for number in range(self.options.rounds):
+            round_name = f"round {number + 1}/{self.options.rounds}"
+            # A different order each round, so that no route always runs first (or last).
+            shift = number % len(connects)
+            for key in connects[shift:] + connects[:shift]:
+                self.record(key, await self.connect(key, round_name))
+            for key in ["burst.noauth", "burst.chat"][:: 1 if number % 2 else -1]:
+                self.record(key, await self.burst(key, round_name))
+            for key in ["fanout.bare", "fanout.chat"][:: 1 if number % 2 else -1]:
+                self.record(key, await self.fan_out(key, round_name, number))
+        for key in ["memory.noauth", "memory.chat"]:
+            self.record(key, await self.memory(key))
+        self.progress.clear()
+        return self.rows()
+
+    async def connect(self, key: str, round_name: str) -> scenarios.Sample:
+        count, base = self.options.connections, self.server.ws_url
+        concurrency = self.options.concurrency
+        phase = f"{round_name} {key}"
+        if key == "ticket_flow":
+            await self.users.log_in()
+            urls, tokens = [base + AUTH_ECHO] * count, self.users.tokens(count)
+            progress = self.progress.start(phase, count)
+            return await scenarios.ticket_flow(self.server, urls, tokens, concurrency, progress)
+        if key == "connect.noauth":
+            urls, credentials = [base + ECHO] * count, [Credential()] * count
+        elif key == "connect.auth":
+            urls, credentials = [base + AUTH_ECHO] * count, await self.credentials(count)
+        else:
+            urls = [base + chat_path(f"bench-{i % ROOMS}") for i in range(count)]
+            credentials = await self.credentials(count)
+        progress = self.progress.start(phase, count)
+        return await scenarios.connect_echo_close(
+            self.server, urls, credentials, concurrency, progress
+        )
+
+    async def burst(self, key: str, round_name: str) -> scenarios.Sample:
+        count, base = self.options.burst, self.server.ws_url
+        if key == "burst.noauth":
+            urls, credentials = [base + ECHO] * count, [Credential()] * count
+        else:
+            urls = [base + chat_path(f"bench-{i % ROOMS}") for i in range(count)]
+            credentials = await self.credentials(count)
+        progress = self.progress.start(f"{round_name} {key}", count)
+        return await scenarios.burst(self.server, urls, credentials, progress)
+
+    async def fan_out(self, key: str, round_name: str, number: int) -> scenarios.Sample:
+        count, messages = self.options.fanout_sockets, self.options.fanout_messages
+        room = f"bench-fanout-{number}-{secrets.token_hex(4)}"
+        if key == "fanout.bare":
+            urls = [self.server.ws_url + bare_chat_path(room)] * count
+            make_credentials = no_credentials
+        else:
+            urls = [self.server.ws_url + chat_path(room)] * count
+            make_credentials = self.credentials
+        progress = self.progress.start(f"{round_name} {key}", messages)
+        return await scenarios.fan_out(
+            self.server, urls, make_credentials, messages, window=20, progress=progress
+        )
+
+    async def memory(self, key: str) -> scenarios.Sample:
+        count = self.options.memory_sockets
+        with self.fresh_server() as server:
+            if key == "memory.noauth":
+                urls = [server.ws_url + ECHO] * count
+                make_credentials = no_credentials
+            else:
+                urls = [server.ws_url + chat_path(f"bench-idle-{i % ROOMS}") for i in range(count)]
+
+                async def make_credentials(n):
+                    return await self.credentials(n, server)
+
+            # Warm up: the first connects import and allocate what every later one reuses.
+            warm_up = min(count, 20)
+            await scenarios.close_all(
+                await scenarios.open_all(urls[:warm_up], make_credentials, Counter())
+            )
+            progress = self.progress.start(f"{key} ({count} idle sockets)", count)
+            return await scenarios.idle_memory(server, urls, make_credentials, 500, progress)
+
+    def rows(self) -> list[Row]:
+        options = self.options
+        burst = f"{options.burst} simultaneous connects"
+        fan = f"fan-out {options.fanout_sockets}x{options.fanout_messages}"
+        # (key, label, the key of its baseline, the issue's target)
+        specs = [
+            ("connect.noauth", "connect+echo+close: no auth (baseline)", None, ""),
+            (
+                "connect.auth",
+                f"connect+echo+close: {AUTH_MODE} auth, same consumer",
+                "connect.noauth",
+                ">= 0.85x",
+            ),
+            (
+                "connect.chat",
+                "connect+echo+close: chat route (auth+session+room)",
+                "connect.noauth",
+                "",
+            ),
+            (
+                "ticket_flow",
+                "full ticket flow: POST + connect+echo+close",
+                "connect.noauth",
+                "CPU <= 2.5x",
+            ),
+            ("burst.noauth", f"{burst}: no auth", None, ""),
+            ("burst.chat", f"{burst}: chat route", "burst.noauth", "0 errors"),
+            ("fanout.bare", f"{fan}: bare Channels consumer", None, ""),
+            ("fanout.chat", f"{fan}: ChatConsumer", "fanout.bare", ">= 0.95x"),
+            ("memory.noauth", "memory per idle socket: no auth echo", None, ""),
+            ("memory.chat", "memory per idle socket: authenticated chat", "memory.noauth", ""),
+        ]
+        return [
+            (memory_row if key.startswith("memory") else rate_row)(
+                key, label, self.samples[key], self.samples.get(baseline), target
+            )
+            for key, label, baseline, target in specs
+            if key in self.samples
+        ]
+
+
+def rate_row(key, label, samples, baselines=None, target="") -> Row:
+    """Operations per second and server CPU per operation, against the baseline of each round."""
+    rates = [sample.per_second for sample in samples]
+    cpu = [sample.server_cpu_ms for sample in samples]
+    row = Row(
+        key,
+        label,
+        unit={"fanout": "msgs/s"}.get(key.partition(".")[0], "conn/s"),
+        value=median(rates),
+        target=target,
+        cpu_ms=median(cpu),
+        failures=failures_text(samples),
+    )
+    if baselines is not None:
+        row.ratio = median(ratios(rates, [sample.per_second for sample in baselines]))
+        row.cpu_ratio = median(ratios(cpu, [sample.server_cpu_ms for sample in baselines]))
+    return row
+
+
+def memory_row(key, label, samples, baselines=None, target="") -> Row:
+    def per_socket(sample):
+        if sample.extra["rss_before"] is None:
+            return None  # a server whose pid we do not know
+        return (sample.extra["rss_after"] - sample.extra["rss_before"]) / 1024 / sample.count
+
+    value = median(map(per_socket, samples))
+    row = Row(
+        key,
+        label,
+        unit=f"KiB ({samples[0].count} open)",
+        value=value,
+        target=target,
+        failures=failures_text(samples),
+    )
+    if baselines is not None and value is not None:
+        row.ratio = median(ratios(map(per_socket, samples), map(per_socket, baselines)))
+    return row
+
+
+def failures_text(samples) -> str:
+    failures = sum((sample.failures for sample in samples), Counter())
+    return ", ".join(f"{kind}: {n}" for kind, n in failures.most_common())
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.partition("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small numbers: a few seconds (CI)")
+    parser.add_argument("--url", help="a server already running bench.asgi:application")
+    parser.add_argument("--server-pid", type=int, help="its pid, to read CPU time and RSS")
+    for name, default in FULL.items():
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, type=int, help=f"default {default}, {QUICK[name]} with --quick")
+    parser.add_argument("--server-log-level", default="warning", help="uvicorn's, default warning")
+    parser.add_argument("--server-log", type=Path, help="append the started servers' output here")
+    parser.add_argument("--json", type=Path, help="also write the results here as JSON")
+    options = parser.parse_args(argv)
+    for name, value in (QUICK if options.quick else FULL).items():
+        if getattr(options, name) is None:
+            setattr(options, name, value)
+    return options
+
+
+def describe_services(options) -> str:
+    if options.url:
+        return f"a running server at {options.url}"
+    if os.environ.get("REDIS_URL"):
+        layer = "Redis (RedisChannelLayer, RedisCache)"
+    else:
+        layer = "embedded (InMemoryChannelLayer, LocMemCache)"
+    database = os.environ.get("DATABASE_URL", "sqlite").partition(":")[0]
+    return f"uvicorn, 1 worker, {layer}, database {database}"
+
+
+def main(argv=None) -> None:
+    options = parse_args(argv)
+    fd_limit = raise_fd_limit()
+    progress = Progress()
+    password, run_id = secrets.token_urlsafe(16), secrets.token_hex(4)
+    users = {f"bench-{run_id}-{i}": password for i in range(options.users)}
+    database_url = "" if options.url else os.environ.get("DATABASE_URL")
+    progress.start("preparing the database and users", 1)
+    with Environment(users, database_url) as environment:
+
+        def started_server():
+            return StartedServer(
+                environment.server_env(), options.server_log_level, options.server_log
+            )
+
+        if options.url:
+            server = Server(options.url, options.server_pid)
+            server_context, fresh_server = contextlib.nullcontext(server), lambda: server_context
+        else:
+            server_context, fresh_server = started_server(), started_server
+        with server_context as server:
+            benchmark = Benchmark(
+                server, Users(server.http_url, users), options, progress, fresh_server
+            )
+            rows = run(benchmark.run())
+    print_report(rows, benchmark, options, fd_limit)
+
+
+def run(coroutine):
+    """asyncio.run, on uvloop when it is installed (uvicorn[standard] brings it): a faster
+    client leaves more of the machine's time to the server under test."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def print_report(rows, benchmark, options, fd_limit) -> None:
+    about = machine()
+    print(f"WebSocket benchmark, auth mode {AUTH_MODE}: {describe_services(options)}")
+    for name, value in about.items():
+        print(f"  {name}: {value}")
+    print(
+        f"  rounds {options.rounds}; {options.connections} connects per row and round at "
+        f"concurrency {options.concurrency}; {options.users} users; open-file limit raised to "
+        f"{fd_limit} (client and server)"
+    )
+    print()
+    print(table(rows))
+    print()
+    print(
+        "ratio: to the row's baseline (the row above it without one), median of per-round "
+        "ratios. srv CPU: the server process's user+system time per operation (connection, "
+        "message delivered)."
+    )
+    busy = max(
+        sample.client_busy
+        for key, samples in benchmark.samples.items()
+        if not key.startswith("memory")
+        for sample in samples
+    )
+    print(
+        f"The client process was on the CPU {busy:.0%} of a measurement's time at most"
+        + (
+            ": near 100%, it may have limited those rates; server CPU per operation does not"
+            " depend on it."
+            if busy > 0.8
+            else "."
+        )
+    )
+    if options.json:
+        options.json.write_text(
+            json.dumps(
+                {"mode": AUTH_MODE, "machine": about, "rows": [vars(row) for row in rows]},
+                indent=2,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
