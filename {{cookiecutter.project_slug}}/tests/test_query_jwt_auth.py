@@ -1,5 +1,6 @@
 """Query-string JWT mode: only a valid access token of an active user opens a socket."""
 
+import asyncio
 import time
 from unittest.mock import Mock
 
@@ -8,9 +9,12 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from realtime import access_tokens
 from realtime.access_tokens import MAX_TOKEN_LENGTH
+from realtime.users import MAX_AGE
 from tests.conftest import assert_refused
 
 
@@ -106,3 +110,28 @@ async def test_overlong_token_is_refused_without_decoding(communicator, user, mo
 
     await assert_refused(communicator(query=f"token={'A' * (MAX_TOKEN_LENGTH + 1)}"))
     assert decode.mock_calls == []
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE auth_user SET is_active = 0 WHERE username = 'alice'",
+        "DELETE FROM auth_user WHERE username = 'alice'",
+    ],
+)
+async def test_server_refuses_a_user_changed_by_another_process_within_max_age(
+    server_process, change
+):
+    server = server_process()
+    url = f"{server.ws_url}/ws/chat/lobby/?token={await asyncio.to_thread(server.access_token)}"
+    async with connect(url):
+        pass  # accepted: the server now remembers that this token's user may connect
+
+    await asyncio.to_thread(server.execute_sql, change)
+    await asyncio.sleep(MAX_AGE)
+
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url):
+            pass
+    assert refused.value.response.status_code == 403
