@@ -51,10 +51,13 @@ COMMON_FILES = [
     "realtime/channelsmiddleware.py",
     "realtime/exceptions.py",
     "realtime/handshake.py",
+    "realtime/layers.py",
     "realtime/logging.py",
+    "realtime/redis_client.py",
     "realtime/sessions.py",
     "realtime/consumers.py",
     "realtime/routing.py",
+    "realtime/users.py",
     "tests/conftest.py",
     "tests/credentials.py",
 ]
