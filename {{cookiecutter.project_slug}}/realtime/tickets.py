@@ -30,12 +30,17 @@ KEY_PREFIX = "ws-ticket:"
 TICKET_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
-async def aissue_ticket(user, token_expires_at: int | None = None) -> str:
-    """Store a new ticket for `user` and return it."""
+def new_ticket(user, token_expires_at: int | None) -> tuple[str, str, dict]:
+    """A fresh ticket for `user`: (ticket, cache key, claims to store under it)."""
     ticket = secrets.token_urlsafe(32)
     # The primary key as text: JSON-safe for any key type (integers, UUIDs).
     claims = {"user": user._meta.pk.value_to_string(user), "token_expires_at": token_expires_at}
-    key = KEY_PREFIX + ticket
+    return ticket, KEY_PREFIX + ticket, claims
+
+
+async def aissue_ticket(user, token_expires_at: int | None = None) -> str:
+    """Store a new ticket for `user` and return it."""
+    ticket, key, claims = new_ticket(user, token_expires_at)
     if uses_redis():
         redis = await cache_redis()
         name = cache.make_and_validate_key(key)
@@ -47,7 +52,14 @@ async def aissue_ticket(user, token_expires_at: int | None = None) -> str:
     return ticket
 
 
-issue_ticket = async_to_sync(aissue_ticket)
+def issue_ticket(user, token_expires_at: int | None = None) -> str:
+    """aissue_ticket() for synchronous code (the REST view runs in a worker thread)."""
+    if uses_redis():
+        # Through the event loop's shared client: Django's RedisCache would connect anew.
+        return async_to_sync(aissue_ticket)(user, token_expires_at)
+    ticket, key, claims = new_ticket(user, token_expires_at)
+    cache.set(key, claims, timeout=settings.WS_TICKET_TTL)
+    return ticket
 
 
 async def redeem_ticket(ticket: str) -> Authentication | None:
