@@ -6,7 +6,8 @@ cache), and only the caller that took it wins. This holds between concurrent han
 between processes.
 
 On Redis, tickets are written and read through one shared client per process
-(realtime.redis_client), under the cache's own key names: a redemption is one round trip.
+(realtime.redis_client), under the cache's own key names: a redemption is one round trip
+(GETDEL, Redis 6.2 or later).
 """
 
 import json
