@@ -116,11 +116,15 @@ REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="{{ cookiecutter.project_
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "realtime.layers.BoundedRedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
                         "address": REDIS_URL,
+                        # Connections per process; past that, a command waits for a free one
+                        # (up to `timeout` seconds) instead of failing: bursts of handshakes queue.
+                        "max_connections": 50,
+                        "timeout": 5,
                         # The layer's reader blocks on idle groups by design, and redis-py's
                         # default read timeout kills idle sockets (channels_redis#422).
                         "socket_timeout": None,
@@ -141,8 +145,9 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": f"{REDIS_KEY_PREFIX}:cache",
-            # Fail fast when Redis is unreachable instead of hanging a request.
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            # Fail fast when Redis is unreachable instead of hanging a request. RESP2, as for the
+            # channel layer: tickets go through a redis.asyncio client on these options.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2, "protocol": 2},
         },
     }
 else:

@@ -3,6 +3,8 @@ sockets (every mode).
 
 simplejwt's own JWTAuthentication does the work, so SIMPLE_JWT (key, algorithm, audience, issuer,
 leeway, AUTH_TOKEN_CLASSES) applies exactly as on the REST API, and only access tokens pass.
+Its user lookup (get_user: the user exists and is active, CHECK_REVOKE_TOKEN...) needs the
+database; its answer for a token is reused for up to a second (realtime.users).
 """
 
 from channels.db import database_sync_to_async
@@ -11,6 +13,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 
 from realtime.handshake import Authentication
+from realtime.users import recent_answers
 
 # Far above any token simplejwt issues; anything longer is refused without decoding it.
 MAX_TOKEN_LENGTH = 4096
@@ -27,7 +30,10 @@ async def authenticate_access_token(raw_token: str) -> Authentication | None:
         validated_token = jwt_authentication.get_validated_token(raw_token)
     except InvalidToken:
         return None
-    user = await get_active_user(validated_token)
+    # The answer depends on the token and the database only: keyed by the token itself.
+    user = await recent_answers.get(
+        ("access token", raw_token), lambda: get_active_user(validated_token)
+    )
     if user is None:
         return None
     return Authentication(user=user, expires_at=validated_token["exp"])

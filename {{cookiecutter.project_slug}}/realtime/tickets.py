@@ -1,33 +1,65 @@
 """One-time WebSocket tickets, kept in Django's cache (Redis when REDIS_URL is set).
 
 A ticket is 256 random bits, lives WS_TICKET_TTL seconds, and is redeemed at most once: redeeming
-deletes it, and only the caller whose delete removed the key wins. Deletion is atomic in Redis and
-in the local-memory cache, so this holds between concurrent handshakes and between processes.
+takes it out of the cache atomically (GETDEL on Redis; a locked delete in the local-memory
+cache), and only the caller that took it wins. This holds between concurrent handshakes and
+between processes.
+
+On Redis, tickets are written and read through one shared client per process
+(realtime.redis_client), under the cache's own key names: a redemption is one round trip
+(GETDEL, Redis 6.2 or later).
 """
 
+import json
 import re
 import secrets
 
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.locmem import LocMemCache
+from rest_framework_simplejwt.settings import api_settings
 
 from realtime.handshake import Authentication
+from realtime.redis_client import cache_redis, uses_redis
+from realtime.users import recent_answers
 
 KEY_PREFIX = "ws-ticket:"
 # secrets.token_urlsafe(32) is always 43 characters of the URL-safe base64 alphabet.
 TICKET_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
-def issue_ticket(user, token_expires_at: int | None = None) -> str:
-    """Store a new ticket for `user` and return it."""
+def new_ticket(user, token_expires_at: int | None) -> tuple[str, str, dict]:
+    """A fresh ticket for `user`: (ticket, cache key, claims to store under it)."""
     ticket = secrets.token_urlsafe(32)
-    cache.set(
-        KEY_PREFIX + ticket,
-        {"user_id": user.pk, "token_expires_at": token_expires_at},
-        timeout=settings.WS_TICKET_TTL,
-    )
+    # The primary key as text: JSON-safe for any key type (integers, UUIDs).
+    claims = {"user": user._meta.pk.value_to_string(user), "token_expires_at": token_expires_at}
+    return ticket, KEY_PREFIX + ticket, claims
+
+
+async def aissue_ticket(user, token_expires_at: int | None = None) -> str:
+    """Store a new ticket for `user` and return it."""
+    ticket, key, claims = new_ticket(user, token_expires_at)
+    if uses_redis():
+        redis = await cache_redis()
+        name = cache.make_and_validate_key(key)
+        await redis.set(name, json.dumps(claims), ex=settings.WS_TICKET_TTL)
+    elif in_process_memory():
+        cache.set(key, claims, timeout=settings.WS_TICKET_TTL)  # in memory: no I/O to wait for
+    else:
+        await cache.aset(key, claims, timeout=settings.WS_TICKET_TTL)
+    return ticket
+
+
+def issue_ticket(user, token_expires_at: int | None = None) -> str:
+    """aissue_ticket() for synchronous code (the REST view runs in a worker thread)."""
+    if uses_redis():
+        # Through the event loop's shared client: Django's RedisCache would connect anew.
+        return async_to_sync(aissue_ticket)(user, token_expires_at)
+    ticket, key, claims = new_ticket(user, token_expires_at)
+    cache.set(key, claims, timeout=settings.WS_TICKET_TTL)
     return ticket
 
 
@@ -40,19 +72,41 @@ async def redeem_ticket(ticket: str) -> Authentication | None:
     # What cannot be a ticket is never looked up (nor turned into a cache key).
     if not TICKET_PATTERN.fullmatch(ticket):
         return None
-    key = KEY_PREFIX + ticket
-    claims = await cache.aget(key)
-    # Exactly-once: of all the handshakes that read the claims, only one deletes the key.
-    if claims is None or not await cache.adelete(key):
+    claims = await take(KEY_PREFIX + ticket)
+    if claims is None:
         return None
-    user = await get_active_user(claims["user_id"])
+    user_pk = get_user_model()._meta.pk.to_python(claims["user"])
+    user = await recent_answers.get(("user", user_pk), lambda: get_active_user(user_pk))
     if user is None:
         return None
     return Authentication(user=user, expires_at=claims["token_expires_at"])
 
 
+async def take(key: str) -> dict | None:
+    """Remove `key` from the cache and return its value, or None if another caller got it first."""
+    if uses_redis():
+        redis = await cache_redis()
+        value = await redis.getdel(cache.make_and_validate_key(key))
+        return None if value is None else json.loads(value)
+    if in_process_memory():
+        # In memory, under the cache's lock: no I/O to wait for. Of all the callers that read
+        # the value, only the one whose delete removed the key gets it.
+        value = cache.get(key)
+        return value if value is not None and cache.delete(key) else None
+    value = await cache.aget(key)
+    return value if value is not None and await cache.adelete(key) else None
+
+
+def in_process_memory() -> bool:
+    """Whether the cache is the local-memory one, whose calls never wait for I/O."""
+    return isinstance(caches[DEFAULT_CACHE_ALIAS], LocMemCache)
+
+
 @database_sync_to_async
-def get_active_user(user_id):
-    """The user if they still exist and are active. Channels' wrapper closes stale connections."""
-    user = get_user_model()._default_manager.filter(pk=user_id).first()
-    return user if user is not None and user.is_active else None
+def get_active_user(user_pk):
+    """The user if they still exist and may authenticate (simplejwt's USER_AUTHENTICATION_RULE).
+
+    Channels' wrapper closes stale database connections.
+    """
+    user = get_user_model()._default_manager.filter(pk=user_pk).first()
+    return user if api_settings.USER_AUTHENTICATION_RULE(user) else None

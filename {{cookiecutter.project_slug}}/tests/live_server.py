@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -161,6 +162,13 @@ class LiveServer:
             self.process.kill()
             self.process.wait()
         return time.monotonic() - started
+
+    def execute_sql(self, sql: str, params=()) -> None:
+        """Run SQL on this server's database from the test process, as another process would:
+        none of the server's model signals fire."""
+        database = self.env["DATABASE_URL"].removeprefix("sqlite:///")
+        with contextlib.closing(sqlite3.connect(database)) as db, db:
+            db.execute(sql, params)
 
     def output(self) -> str:
         self.log.flush()

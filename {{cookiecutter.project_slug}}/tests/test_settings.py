@@ -72,7 +72,7 @@ def test_services_come_from_urls():
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout)
     assert loaded["debug"] is False
-    assert loaded["layer"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert loaded["layer"]["BACKEND"] == "realtime.layers.BoundedRedisChannelLayer"
     assert loaded["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert loaded["database"] == "django.db.backends.postgresql"
     assert loaded["allowed_hosts"] == ["example.com", ".example.org"]

@@ -16,6 +16,7 @@ from websockets.exceptions import InvalidStatus
 
 from config.asgi import application
 from realtime.tickets import issue_ticket, redeem_ticket
+from realtime.users import MAX_AGE
 from tests.conftest import ALLOWED_ORIGIN, assert_refused
 from tests.credentials import live_ws_credentials_for
 
@@ -166,6 +167,20 @@ async def test_ticket_of_user_deactivated_since_is_refused(communicator, user):
     await assert_refused(communicator(query=f"ticket={ticket}"))
 
 
+@pytest.mark.parametrize("change", ["deactivate", "delete"])
+async def test_user_changed_right_after_a_handshake_is_refused_at_once(communicator, user, change):
+    first, second = await ticket_for(user), await ticket_for(user)
+    assert (await communicator(query=f"ticket={first}").connect())[0]  # the user is remembered
+
+    if change == "deactivate":
+        user.is_active = False
+        await sync_to_async(user.save)()
+    else:
+        await sync_to_async(user.delete)()
+
+    await assert_refused(communicator(query=f"ticket={second}"))
+
+
 async def test_ticket_of_user_deleted_since_is_refused(communicator, user):
     ticket = await ticket_for(user)
     await sync_to_async(user.delete)()
@@ -240,3 +255,28 @@ async def test_one_ticket_raced_over_two_server_processes_admits_exactly_one(
     results = await asyncio.gather(*(attempt(servers[i % 2]) for i in range(20)))
 
     assert sum(results) == 1
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE auth_user SET is_active = 0 WHERE username = 'alice'",
+        "DELETE FROM auth_user WHERE username = 'alice'",
+    ],
+)
+async def test_server_refuses_a_user_changed_by_another_process_within_max_age(
+    server_process, change
+):
+    server = server_process()
+    first, second = [await asyncio.to_thread(live_ws_credentials_for, server) for _ in range(2)]
+    async with server.websocket(**first):
+        pass  # accepted: the server now remembers that this user may connect
+
+    await asyncio.to_thread(server.execute_sql, change)
+    await asyncio.sleep(MAX_AGE)
+
+    with pytest.raises(InvalidStatus) as refused:
+        async with server.websocket(**second):
+            pass
+    assert refused.value.response.status_code == 403

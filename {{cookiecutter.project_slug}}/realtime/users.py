@@ -1,0 +1,84 @@
+"""Who may open a WebSocket, answered from memory for up to a second.
+
+Checking that a credential's user still exists and is active costs a database round trip (and,
+from async code, a thread hop). Handshakes come in bursts from the same users, so each process
+remembers each answer for at most MAX_AGE seconds: a user deactivated or deleted is refused by
+every process within that time, and at once by the process that made the change (the cache is
+emptied whenever a user is saved or deleted there).
+"""
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from functools import partial
+
+from django.contrib.auth import get_user_model
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+# The bound on how long a change to a user can go unnoticed by a handshake, in any process.
+MAX_AGE = 1.0
+# Answers for more distinct credentials than this in one second are not all kept.
+MAX_ENTRIES = 10_000
+
+
+class RecentAnswers:
+    """A process-local memo of async lookups, each answer served for at most `max_age` seconds.
+
+    An answer's age counts from when its lookup started, so a change that the lookup could have
+    missed is seen by the first lookup after `max_age`. Concurrent callers asking for the same
+    key share one lookup. Used from the event loop; clear() may also be called from other
+    threads (model signals fire wherever the model is saved).
+    """
+
+    def __init__(self, max_age: float = MAX_AGE, max_entries: int = MAX_ENTRIES):
+        self.max_age = max_age
+        self.max_entries = max_entries
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every answer, and the answers of lookups still running."""
+        # Rebinding is atomic: code on the event loop keeps working on the dicts it holds.
+        # key -> (started, answer), oldest first, so that expired answers are at the front.
+        self._answers: OrderedDict[Hashable, tuple[float, object]] = OrderedDict()
+        self._pending: dict[Hashable, asyncio.Future] = {}
+
+    async def get(self, key: Hashable, lookup: Callable[[], Awaitable[object]]):
+        """The answer for `key`: remembered if recent enough, else `await lookup()`."""
+        answers, pending = self._answers, self._pending
+        started = time.monotonic()
+        forget_older_than(answers, started - self.max_age)
+        if (hit := answers.get(key)) is not None:
+            return hit[1]
+        if (task := pending.get(key)) is None:
+            # A task of its own: a caller that goes away does not cancel the others' lookup.
+            task = pending[key] = asyncio.ensure_future(lookup())
+            task.add_done_callback(partial(self._remember, answers, pending, key, started))
+        return await asyncio.shield(task)
+
+    def _remember(self, answers, pending, key, started, task) -> None:
+        del pending[key]
+        if task.cancelled() or task.exception() is not None:
+            return  # raised to the callers; nothing to remember
+        answers[key] = (started, task.result())
+        if len(answers) > self.max_entries:
+            answers.popitem(last=False)
+
+
+def forget_older_than(answers: OrderedDict, limit: float) -> None:
+    while answers:
+        started, _ = next(iter(answers.values()))
+        if started > limit:
+            return
+        answers.popitem(last=False)
+
+
+recent_answers = RecentAnswers()
+
+
+@receiver(post_save, sender=get_user_model())
+@receiver(post_delete, sender=get_user_model())
+def forget_answers_when_a_user_changes(sender, **kwargs):
+    """This process sees a change to a user at once; other processes within MAX_AGE."""
+    recent_answers.clear()

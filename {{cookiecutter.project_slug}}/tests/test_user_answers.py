@@ -1,0 +1,160 @@
+"""Handshakes reuse a user lookup for at most a second (realtime.users): a deactivated or deleted
+user is refused at once by the process that made the change, and within MAX_AGE by every other."""
+
+import asyncio
+from unittest.mock import Mock
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from realtime import users
+from realtime.access_tokens import authenticate_access_token, jwt_authentication
+from realtime.users import MAX_AGE, RecentAnswers
+
+
+class Lookups:
+    """A lookup that counts its calls and answers what it is told to."""
+
+    def __init__(self, answer="answer"):
+        self.answer = answer
+        self.calls = 0
+
+    async def __call__(self):
+        self.calls += 1
+        await asyncio.sleep(0)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A fake time.monotonic for realtime.users, moved by hand."""
+    now = [1000.0]
+    monkeypatch.setattr(users.time, "monotonic", lambda: now[0])
+    return now
+
+
+async def test_an_answer_is_reused_for_less_than_max_age(clock):
+    answers, lookup = RecentAnswers(max_age=1.0), Lookups()
+
+    assert await answers.get("k", lookup) == "answer"
+    clock[0] += 0.99
+    assert await answers.get("k", lookup) == "answer"
+    assert lookup.calls == 1
+
+    clock[0] += 0.01  # MAX_AGE after the first lookup started
+    lookup.answer = "new answer"
+    assert await answers.get("k", lookup) == "new answer"
+    assert lookup.calls == 2
+
+
+async def test_concurrent_callers_share_one_lookup():
+    answers, lookup = RecentAnswers(), Lookups()
+
+    results = await asyncio.gather(*(answers.get("k", lookup) for _ in range(10)))
+
+    assert results == ["answer"] * 10
+    assert lookup.calls == 1
+
+
+async def test_failed_lookups_are_not_remembered():
+    answers, lookup = RecentAnswers(), Lookups(answer=ConnectionError("database down"))
+
+    with pytest.raises(ConnectionError):
+        await answers.get("k", lookup)
+    lookup.answer = "answer"
+
+    assert await answers.get("k", lookup) == "answer"
+
+
+async def test_an_answer_looked_up_across_a_clear_is_not_remembered():
+    answers = RecentAnswers()
+    release = asyncio.Event()
+
+    async def slow_lookup():
+        await release.wait()
+        return "from before the change"
+
+    pending = asyncio.ensure_future(answers.get("k", slow_lookup))
+    await asyncio.sleep(0)
+    answers.clear()  # the user changed while the lookup was running
+    release.set()
+    assert await pending == "from before the change"  # as without any cache
+
+    assert await answers.get("k", Lookups("after")) == "after"
+
+
+def test_answers_are_bounded():
+    answers = RecentAnswers(max_entries=3)
+
+    async def fill():
+        for key in range(5):
+            await answers.get(key, Lookups(key))
+
+    asyncio.run(fill())
+
+    assert list(answers._answers) == [2, 3, 4]
+
+
+# The handshake's access-token check, end to end against the database.
+
+
+def deactivate_unnoticed(user):
+    """Deactivate `user` the way another process would: no model signal reaches this one."""
+    get_user_model()._default_manager.filter(pk=user.pk).update(is_active=False)
+
+
+def delete_unnoticed(user):
+    """Delete `user` without model signals, as another process (or plain SQL) would."""
+    meta = get_user_model()._meta
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {meta.db_table} WHERE {meta.pk.column} = %s", [user.pk])  # noqa: S608
+
+
+async def refused_within_max_age(token):
+    """Whether `token` is refused MAX_AGE after a change this process did not hear about.
+
+    The token was accepted just before the change, so its answer was fresh in memory.
+    """
+    await asyncio.sleep(MAX_AGE)
+    return await authenticate_access_token(token) is None
+
+
+@pytest.mark.parametrize("change", [deactivate_unnoticed, delete_unnoticed])
+async def test_a_change_made_elsewhere_is_seen_within_max_age(user, access_token, change):
+    token = access_token(user)
+    assert (await authenticate_access_token(token)).user == user
+
+    await sync_to_async(change)(user)
+
+    assert await refused_within_max_age(token)
+
+
+@pytest.mark.parametrize("change", ["deactivate", "delete"])
+async def test_a_change_made_in_this_process_is_seen_at_once(user, access_token, change):
+    token = access_token(user)
+    assert (await authenticate_access_token(token)).user == user
+
+    if change == "deactivate":
+        user.is_active = False
+        await sync_to_async(user.save)()
+    else:
+        await sync_to_async(user.delete)()
+
+    assert await authenticate_access_token(token) is None
+
+
+async def test_handshakes_within_the_second_do_not_look_the_user_up_again(
+    user, access_token, monkeypatch
+):
+    get_user = Mock(wraps=jwt_authentication.get_user)
+    monkeypatch.setattr(jwt_authentication, "get_user", get_user)
+    token = access_token(user)
+
+    for _ in range(5):
+        assert await authenticate_access_token(token) is not None
+
+    get_user.assert_called_once()
