@@ -16,6 +16,7 @@ DEMO_PAGE = "{{ cookiecutter.demo_page }}" == "True"
 JWT_MODES = ("query_jwt", "subprotocol")  # the modes whose credential is the access JWT itself
 MODE_FILES = {
     "realtime/checks.py": ("ticket",),
+    "realtime/redis_client.py": ("ticket",),
     "realtime/tickets.py": ("ticket",),
     "realtime/views.py": ("ticket",),
     "tests/test_ticket_auth.py": ("ticket",),

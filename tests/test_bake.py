@@ -14,6 +14,7 @@ UNRENDERED = re.compile(r"\{\{\s*cookiecutter\.|\{%[^%]*cookiecutter")
 MODE_FILES = {
     "ticket": [
         "realtime/checks.py",
+        "realtime/redis_client.py",
         "realtime/tickets.py",
         "realtime/views.py",
         "tests/test_ticket_auth.py",
@@ -54,7 +55,6 @@ COMMON_FILES = [
     "realtime/handshake.py",
     "realtime/layers.py",
     "realtime/logging.py",
-    "realtime/redis_client.py",
     "realtime/sessions.py",
     "realtime/consumers.py",
     "realtime/routing.py",

@@ -15,6 +15,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from websockets.exceptions import InvalidStatus
 
 from config.asgi import application
+from realtime import redis_client
 from realtime.tickets import issue_ticket, redeem_ticket
 from realtime.users import MAX_AGE
 from tests.conftest import ALLOWED_ORIGIN, assert_refused
@@ -280,3 +281,13 @@ async def test_server_refuses_a_user_changed_by_another_process_within_max_age(
         async with server.websocket(**second):
             pass
     assert refused.value.response.status_code == 403
+
+
+async def test_a_burst_of_redemptions_waits_for_pooled_connections(redis_url, isolated_redis_keys):
+    redis = await redis_client.cache_redis()
+    burst = 3 * redis_client.MAX_CONNECTIONS
+    keys = [f"{isolated_redis_keys}:cache:burst:{i}" for i in range(burst)]
+
+    results = await asyncio.gather(*(redis.getdel(key) for key in keys))
+
+    assert results == [None] * burst
