@@ -1,7 +1,6 @@
 """The modes whose credential is the access JWT itself (query_jwt, subprotocol): only a valid access
 token of an active user opens a socket, wherever this mode carries it (tests.credentials)."""
 
-import asyncio
 import time
 from unittest.mock import Mock
 
@@ -10,11 +9,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken
-from websockets.exceptions import InvalidStatus
 
 from realtime import access_tokens
 from realtime.access_tokens import MAX_TOKEN_LENGTH
-from realtime.users import MAX_AGE
 from tests.conftest import assert_refused
 from tests.credentials import token_credentials
 
@@ -99,28 +96,3 @@ async def test_overlong_token_is_refused_without_decoding(communicator, user, mo
 
     await assert_refused(communicator(**token_credentials("A" * (MAX_TOKEN_LENGTH + 1))))
     assert decode.mock_calls == []
-
-
-@pytest.mark.server
-@pytest.mark.parametrize(
-    "change",
-    [
-        "UPDATE auth_user SET is_active = 0 WHERE username = 'alice'",
-        "DELETE FROM auth_user WHERE username = 'alice'",
-    ],
-)
-async def test_server_refuses_a_user_changed_by_another_process_within_max_age(
-    server_process, change
-):
-    server = server_process()
-    credentials = token_credentials(await asyncio.to_thread(server.access_token))
-    async with server.websocket(**credentials):
-        pass  # accepted: the server now remembers that this token's user may connect
-
-    await asyncio.to_thread(server.execute_sql, change)
-    await asyncio.sleep(MAX_AGE)
-
-    with pytest.raises(InvalidStatus) as refused:
-        async with server.websocket(**credentials):
-            pass
-    assert refused.value.response.status_code == 403

@@ -8,10 +8,12 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connection
+from websockets.exceptions import InvalidStatus
 
 from realtime import users
 from realtime.access_tokens import authenticate_access_token, jwt_authentication
 from realtime.users import MAX_AGE, RecentAnswers
+from tests.credentials import live_ws_credentials_for
 
 
 class Lookups:
@@ -158,3 +160,29 @@ async def test_handshakes_within_the_second_do_not_look_the_user_up_again(
         assert await authenticate_access_token(token) is not None
 
     get_user.assert_called_once()
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("change", ["deactivate", "delete"])
+async def test_server_refuses_a_user_changed_by_another_process_within_max_age(
+    server_process, change
+):
+    server = server_process()
+    first, second = [await asyncio.to_thread(live_ws_credentials_for, server) for _ in range(2)]
+    async with server.websocket(**first):
+        pass  # accepted: the server now remembers that this user may connect
+
+    # Straight into the server's database: no model signal reaches the server process.
+    meta = get_user_model()._meta
+    alice = f"WHERE {meta.get_field('username').column} = 'alice'"
+    statement = {
+        "deactivate": f"UPDATE {meta.db_table} SET is_active = 0 {alice}",  # noqa: S608
+        "delete": f"DELETE FROM {meta.db_table} {alice}",  # noqa: S608
+    }[change]
+    await asyncio.to_thread(server.execute_sql, statement)
+    await asyncio.sleep(MAX_AGE)
+
+    with pytest.raises(InvalidStatus) as refused:
+        async with server.websocket(**second):
+            pass
+    assert refused.value.response.status_code == 403
