@@ -39,28 +39,21 @@ def new_ticket(user, token_expires_at: int | None) -> tuple[str, str, dict]:
     return ticket, KEY_PREFIX + ticket, claims
 
 
-async def aissue_ticket(user, token_expires_at: int | None = None) -> str:
-    """Store a new ticket for `user` and return it."""
-    ticket, key, claims = new_ticket(user, token_expires_at)
-    if uses_redis():
-        redis = await cache_redis()
-        name = cache.make_and_validate_key(key)
-        await redis.set(name, json.dumps(claims), ex=settings.WS_TICKET_TTL)
-    elif in_process_memory():
-        cache.set(key, claims, timeout=settings.WS_TICKET_TTL)  # in memory: no I/O to wait for
-    else:
-        await cache.aset(key, claims, timeout=settings.WS_TICKET_TTL)
-    return ticket
-
-
 def issue_ticket(user, token_expires_at: int | None = None) -> str:
-    """aissue_ticket() for synchronous code (the REST view runs in a worker thread)."""
+    """Store a new ticket for `user` and return it. Synchronous: the REST view runs in a thread."""
+    ticket, key, claims = new_ticket(user, token_expires_at)
     if uses_redis():
         # Through the event loop's shared client: Django's RedisCache would connect anew.
-        return async_to_sync(aissue_ticket)(user, token_expires_at)
-    ticket, key, claims = new_ticket(user, token_expires_at)
-    cache.set(key, claims, timeout=settings.WS_TICKET_TTL)
+        async_to_sync(store_on_redis)(key, claims)
+    else:
+        cache.set(key, claims, timeout=settings.WS_TICKET_TTL)
     return ticket
+
+
+async def store_on_redis(key: str, claims: dict) -> None:
+    redis = await cache_redis()
+    name = cache.make_and_validate_key(key)
+    await redis.set(name, json.dumps(claims), ex=settings.WS_TICKET_TTL)
 
 
 async def redeem_ticket(ticket: str) -> Authentication | None:
