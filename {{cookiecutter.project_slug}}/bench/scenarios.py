@@ -71,9 +71,14 @@ class Meter:
             self.sample.server_cpu = self.server.cpu_seconds() - self.cpu
 
 
-async def echo_once(ws) -> None:
-    await ws.send("ping")
-    await ws.recv()
+async def round_trip(url, credential) -> None:
+    """Open a socket, send one text frame and get one back, close."""
+    ws = await open_socket(url, credential)
+    try:
+        await ws.send("ping")
+        await ws.recv()
+    finally:
+        await ws.close()
 
 
 async def connect_echo_close(server, urls, credentials, concurrency, progress) -> Sample:
@@ -85,11 +90,7 @@ async def connect_echo_close(server, urls, credentials, concurrency, progress) -
     async def worker():
         for url, credential in pending:
             try:
-                ws = await open_socket(url, credential)
-                try:
-                    await echo_once(ws)
-                finally:
-                    await ws.close()
+                await round_trip(url, credential)
             except Exception as error:
                 sample.fail(error)
             progress.advance()
@@ -111,11 +112,7 @@ async def ticket_flow(server, urls, access_tokens, concurrency, progress) -> Sam
             for url, token in pending:
                 try:
                     ticket = await post_for_ticket(http, token)
-                    ws = await open_socket(url, Credential(query=f"ticket={ticket}"))
-                    try:
-                        await echo_once(ws)
-                    finally:
-                        await ws.close()
+                    await round_trip(url, Credential(query=f"ticket={ticket}"))
                 except Exception as error:
                     sample.fail(error)
                 progress.advance()
