@@ -18,7 +18,7 @@ MODE_FILES = {
     "realtime/checks.py": ("ticket",),
     "realtime/redis_client.py": ("ticket",),
     "realtime/tickets.py": ("ticket",),
-    "realtime/views.py": ("ticket",),
+    "realtime/ticket_endpoint.py": ("ticket",),
     "tests/test_ticket_auth.py": ("ticket",),
     "tests/test_ticket_checks.py": ("ticket",),
     "tests/test_ticket_redis_faults.py": ("ticket",),

@@ -15,8 +15,8 @@ MODE_FILES = {
     "ticket": [
         "realtime/checks.py",
         "realtime/redis_client.py",
+        "realtime/ticket_endpoint.py",
         "realtime/tickets.py",
-        "realtime/views.py",
         "tests/test_ticket_auth.py",
         "tests/test_ticket_checks.py",
         "tests/test_ticket_redis_faults.py",

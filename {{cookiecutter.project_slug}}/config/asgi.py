@@ -1,9 +1,15 @@
+{%- set ticket = cookiecutter.auth_mode == "ticket" -%}
 {%- set auth_middleware = {
     "ticket": "TicketAuthMiddleware",
     "query_jwt": "QueryStringJWTAuthMiddleware",
     "subprotocol": "SubprotocolJWTAuthMiddleware",
 }[cookiecutter.auth_mode] -%}
 """ASGI entry point: Django for HTTP; for WebSockets, origin check, then auth, then the URL router.
+{%- if ticket %}
+
+`POST /api/ws-ticket/` is the exception on HTTP: it runs on the event loop, ahead of Django's
+middleware, because every connect buys a ticket first (realtime/ticket_endpoint.py).
+{%- endif %}
 
 Serve it with `uvicorn config.asgi:application` (or `manage.py runserver`, through daphne).
 """
@@ -17,14 +23,29 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+{%- if ticket %}
+from django.urls import path, re_path  # noqa: E402
+{%- endif %}
 
 from realtime.channelsmiddleware import {{ auth_middleware }}  # noqa: E402
 from realtime.handshake import AllowedHostsOriginValidator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
+{%- if ticket %}
+from realtime.ticket_endpoint import TicketEndpoint  # noqa: E402
+{%- endif %}
 
 application = ProtocolTypeRouter(
     {
+{%- if ticket %}
+        "http": URLRouter(
+            [
+                path("api/ws-ticket/", TicketEndpoint.as_asgi()),
+                re_path(r"", django_asgi_app),
+            ]
+        ),
+{%- else %}
         "http": django_asgi_app,
+{%- endif %}
         "websocket": AllowedHostsOriginValidator(
             {{ auth_middleware }}(URLRouter(websocket_urlpatterns))
         ),

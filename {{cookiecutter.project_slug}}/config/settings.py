@@ -192,11 +192,10 @@ SIMPLE_JWT = {
 WS_ALLOW_MISSING_ORIGIN = env.bool("WS_ALLOW_MISSING_ORIGIN", default=True)
 {%- if cookiecutter.auth_mode == "ticket" %}
 
-# WebSocket tickets: how many seconds one lives unredeemed, and how often a user may ask for one.
+# WebSocket tickets: how many seconds one lives unredeemed, and how often a user may ask for one
+# (DRF's rate format: "60/min", "5/s", "1000/hour", "10000/day").
 WS_TICKET_TTL = env.int("WS_TICKET_TTL", default=30)
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
-    "ws_ticket": env.str("WS_TICKET_THROTTLE_RATE", default="60/min"),
-}
+WS_TICKET_THROTTLE_RATE = env.str("WS_TICKET_THROTTLE_RATE", default="60/min")
 {%- endif %}
 
 # Logging. Servers log query strings, where WebSocket credentials travel, so every handler here

@@ -1,4 +1,4 @@
-"""HTTP routes: the admin and the JSON API that hands out credentials."""
+"""HTTP routes served by Django: the admin and the JSON API for tokens."""
 
 from django.contrib import admin
 from django.urls import path
@@ -8,18 +8,12 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from realtime import demo_urls
 {% endif -%}
 from realtime.sessions import LogoutView
-{%- if cookiecutter.auth_mode == "ticket" %}
-from realtime.views import WebSocketTicketView
-{%- endif %}
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
     path("api/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("api/logout/", LogoutView.as_view(), name="logout"),
-{%- if cookiecutter.auth_mode == "ticket" %}
-    path("api/ws-ticket/", WebSocketTicketView.as_view(), name="ws_ticket"),
-{%- endif %}
 ]
 {%- if cookiecutter.demo_page %}
 

@@ -7,19 +7,22 @@ between processes.
 
 On Redis, tickets are written and read through one shared client per process
 (realtime.redis_client), under the cache's own key names: a redemption is one round trip
-(GETDEL, Redis 6.2 or later).
+(GETDEL, Redis 6.2 or later). The local-memory cache is called directly on the event loop: it
+does no I/O, so a thread hop would only add cost.
 """
 
 import json
+import math
 import re
 import secrets
+import time
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.locmem import LocMemCache
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt.settings import api_settings
 
 from realtime.handshake import Authentication
@@ -27,6 +30,8 @@ from realtime.redis_client import cache_redis, uses_redis
 from realtime.users import recent_answers
 
 KEY_PREFIX = "ws-ticket:"
+# Per user and time window: how many tickets they asked for in it.
+RATE_KEY_PREFIX = "ws-ticket-rate:"
 # secrets.token_urlsafe(32) is always 43 characters of the URL-safe base64 alphabet.
 TICKET_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 
@@ -39,21 +44,50 @@ def new_ticket(user, token_expires_at: int | None) -> tuple[str, str, dict]:
     return ticket, KEY_PREFIX + ticket, claims
 
 
-def issue_ticket(user, token_expires_at: int | None = None) -> str:
-    """Store a new ticket for `user` and return it. Synchronous: the REST view runs in a thread."""
+async def issue_ticket(user, token_expires_at: int | None = None) -> str:
+    """Store a new ticket for `user` and return it."""
     ticket, key, claims = new_ticket(user, token_expires_at)
     if uses_redis():
-        # Through the event loop's shared client: Django's RedisCache would connect anew.
-        async_to_sync(store_on_redis)(key, claims)
-    else:
+        # Through the process's shared client: Django's RedisCache would connect anew.
+        redis = await cache_redis()
+        name = cache.make_and_validate_key(key)
+        await redis.set(name, json.dumps(claims), ex=settings.WS_TICKET_TTL)
+    elif in_process_memory():
         cache.set(key, claims, timeout=settings.WS_TICKET_TTL)
+    else:
+        await cache.aset(key, claims, timeout=settings.WS_TICKET_TTL)
     return ticket
 
 
-async def store_on_redis(key: str, claims: dict) -> None:
-    redis = await cache_redis()
-    name = cache.make_and_validate_key(key)
-    await redis.set(name, json.dumps(claims), ex=settings.WS_TICKET_TTL)
+async def seconds_until_next_ticket(user) -> int:
+    """Counts one request for a ticket by `user`: 0 if it is allowed, else how many seconds until
+    the next one is.
+
+    At most N per period (WS_TICKET_THROTTLE_RATE, DRF's "N/period" format), in fixed windows
+    counted in the shared cache, so that the limit holds across processes.
+    """
+    allowed, period = ScopedRateThrottle().parse_rate(settings.WS_TICKET_THROTTLE_RATE)
+    now = time.time()
+    window = int(now // period)
+    key = f"{RATE_KEY_PREFIX}{user._meta.pk.value_to_string(user)}:{window}"
+    if await count(key, period) <= allowed:
+        return 0
+    return max(1, math.ceil((window + 1) * period - now))
+
+
+async def count(key: str, lifetime: int) -> int:
+    """Add one to the counter under `key` (created to live `lifetime` seconds); return the sum."""
+    if uses_redis():
+        redis = await cache_redis()
+        name = cache.make_and_validate_key(key)
+        async with redis.pipeline(transaction=False) as pipe:
+            value, _ = await pipe.incr(name).expire(name, lifetime).execute()
+        return value
+    if in_process_memory():
+        cache.add(key, 0, timeout=lifetime)
+        return cache.incr(key)
+    await cache.aadd(key, 0, timeout=lifetime)
+    return await cache.aincr(key)
 
 
 async def redeem_ticket(ticket: str) -> Authentication | None:

@@ -3,33 +3,57 @@
 Credentials are keyword arguments for the `communicator` fixture and `LiveServer.websocket`.
 """
 
-from asgiref.sync import sync_to_async
-from rest_framework.test import APIClient
+import json
+from dataclasses import dataclass
+
+from channels.testing import HttpCommunicator
+
+from config.asgi import application
+
+TICKET_URL = "/api/ws-ticket/"
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+async def post_for_ticket(bearer=None, *, method="POST", headers=(), body=b"") -> Response:
+    """`method` /api/ws-ticket/ on the full ASGI stack, with `Authorization: Bearer <bearer>`."""
+    request_headers = [(b"host", b"testserver"), *headers]
+    if bearer is not None:
+        request_headers.append((b"authorization", f"Bearer {bearer}".encode()))
+    communicator = HttpCommunicator(
+        application, method, TICKET_URL, body=body, headers=request_headers
+    )
+    response = await communicator.get_response()
+    headers = {
+        name.decode().lower(): value.decode("latin-1") for name, value in response["headers"]
+    }
+    return Response(response["status"], headers, response["body"])
 
 
 async def ws_credentials_for(access) -> dict:
-
-    @sync_to_async
-    def post_for_ticket():
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-        return client.post("/api/ws-ticket/")
-
-    response = await post_for_ticket()
-    assert response.status_code == 201, response.content
+    response = await post_for_ticket(access)
+    assert response.status == 201, response.body
     return {"query": f"ticket={response.json()['ticket']}"}
 
 
 def live_ws_credentials_for(server, username="alice") -> dict:
     """The same, against a running server over HTTP."""
-    status, body = server.post_json("/api/ws-ticket/", bearer=server.access_token(username))
+    status, body = server.post_json(TICKET_URL, bearer=server.access_token(username))
     assert status == 201, body
     return {"query": f"ticket={body['ticket']}"}
 
 
 def assert_live_credential_while_redis_is_down(server) -> None:
     """Tickets live in Redis: while it is down, the ticket endpoint answers 503 JSON, no 500."""
-    status, headers, body = server.post("/api/ws-ticket/", bearer=server.access_token())
+    status, headers, body = server.post(TICKET_URL, bearer=server.access_token())
     assert status == 503, body
     assert headers["Content-Type"] == "application/json"
     assert set(body) == {"detail"}

@@ -10,60 +10,72 @@ import jwt
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from rest_framework.throttling import ScopedRateThrottle
+from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 from websockets.exceptions import InvalidStatus
 
 from config.asgi import application
 from realtime import redis_client
+from realtime.ticket_endpoint import MAX_BODY_BYTES
 from realtime.tickets import issue_ticket, redeem_ticket
 from tests.conftest import ALLOWED_ORIGIN, assert_refused
-from tests.credentials import live_ws_credentials_for
-
-TICKET_URL = "/api/ws-ticket/"
-
-
-def post_for_ticket(api_client, bearer):
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {bearer}")
-    return api_client.post(TICKET_URL)
-
+from tests.credentials import TICKET_URL, live_ws_credentials_for, post_for_ticket
 
 # The endpoint
 
 
-def test_access_token_buys_a_ticket(api_client, user, tokens, settings):
-    access, _ = tokens(user)
+async def test_access_token_buys_a_ticket(user, access_token, settings):
+    response = await post_for_ticket(access_token(user))
 
-    response = post_for_ticket(api_client, access)
-
-    assert response.status_code == 201
+    assert response.status == 201
     body = response.json()
     assert set(body) == {"ticket", "expires_in"}
     assert body["expires_in"] == settings.WS_TICKET_TTL
     assert len(body["ticket"]) >= 22  # 128 bits or more of URL-safe base64
-    assert response["Cache-Control"] == "no-store"
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-length"] == str(len(response.body))
+    assert response.headers["cache-control"] == "no-store"
 
 
-def test_each_ticket_is_new(api_client, user, tokens):
-    access, _ = tokens(user)
-    tickets = {post_for_ticket(api_client, access).json()["ticket"] for _ in range(5)}
+async def test_answers_carry_the_security_headers_of_django_middleware(user, access_token):
+    """Served ahead of Django's stack, the endpoint still runs SecurityMiddleware and
+    XFrameOptionsMiddleware on its responses, refusals included."""
+    for response in [await post_for_ticket(access_token(user)), await post_for_ticket()]:
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "same-origin"
+        assert response.headers["cross-origin-opener-policy"] == "same-origin"
+        assert response.headers["x-frame-options"] == "DENY"
+
+
+async def test_each_ticket_is_new(user, access_token):
+    access = access_token(user)
+    tickets = {(await post_for_ticket(access)).json()["ticket"] for _ in range(5)}
     assert len(tickets) == 5
 
 
-def test_no_credential_gets_401(api_client, db):
-    response = api_client.post(TICKET_URL)
-    assert response.status_code == 401
-    assert response["WWW-Authenticate"].startswith("Bearer")
+async def test_no_credential_gets_401():
+    response = await post_for_ticket()
+    assert response.status == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["code"] == "not_authenticated"
 
 
-def test_expired_access_token_gets_401(api_client, user):
-    expired = AccessToken.for_user(user)
-    expired.set_exp(lifetime=-timedelta(seconds=1))
-    assert post_for_ticket(api_client, str(expired)).status_code == 401
+@pytest.mark.parametrize(
+    "authorization",
+    [b"Bearer", b"Bearer  ", b"Bearer a b", b"Basic YWxpY2U6cHc=", b"bearer", b"Bearer \xff\xfe"],
+)
+async def test_malformed_authorization_header_gets_401(user, authorization):
+    response = await post_for_ticket(headers=[(b"authorization", authorization)])
+    assert response.status == 401
+
+
+async def test_expired_access_token_gets_401(user, access_token):
+    expired = access_token(user, lifetime=-timedelta(seconds=1))
+    assert (await post_for_ticket(expired)).status == 401
 
 
 @pytest.mark.parametrize("claim", ["aud", "iss"])
-def test_access_token_of_another_audience_or_issuer_gets_401(api_client, user, settings, claim):
+async def test_access_token_of_another_audience_or_issuer_gets_401(user, settings, claim):
     payload = {
         **AccessToken.for_user(user).payload,
         "aud": settings.SIMPLE_JWT["AUDIENCE"],
@@ -71,52 +83,96 @@ def test_access_token_of_another_audience_or_issuer_gets_401(api_client, user, s
         claim: "another-service",
     }
     foreign = jwt.encode(payload, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
-    assert post_for_ticket(api_client, foreign).status_code == 401
+    assert (await post_for_ticket(foreign)).status == 401
 
 
-def test_refresh_token_gets_401(api_client, user, tokens):
-    _, refresh = tokens(user)
-    assert post_for_ticket(api_client, refresh).status_code == 401
+async def test_refresh_token_gets_401(user, tokens):
+    _, refresh = await sync_to_async(tokens)(user)
+    assert (await post_for_ticket(refresh)).status == 401
 
 
-def test_session_cookie_alone_gets_401(api_client, user):
-    api_client.force_login(user)
-    assert api_client.post(TICKET_URL).status_code == 401
+async def test_token_of_a_deactivated_user_gets_401(user, access_token):
+    access = access_token(user)
+    user.is_active = False
+    await sync_to_async(user.save)()
+    assert (await post_for_ticket(access)).status == 401
 
 
-def test_get_is_not_allowed(api_client, user, tokens):
-    access, _ = tokens(user)
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    assert api_client.get(TICKET_URL).status_code == 405
+async def test_session_cookie_alone_gets_401(user, settings):
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+    response = await post_for_ticket(headers=[(b"cookie", cookie.encode())])
+
+    assert response.status == 401
 
 
-def test_ticket_issuance_is_throttled_per_user(api_client, user, other_user, tokens, settings):
-    allowed, _ = ScopedRateThrottle().parse_rate(
-        settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["ws_ticket"]
-    )
-    access, _ = tokens(user)
-    statuses = [post_for_ticket(api_client, access).status_code for _ in range(allowed + 1)]
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"])
+async def test_only_post_is_allowed(user, access_token, method):
+    response = await post_for_ticket(access_token(user), method=method)
+    assert response.status == 405
+    assert response.headers["allow"] == "POST"
 
-    assert statuses == [201] * allowed + [429]
-    throttled = post_for_ticket(api_client, access)
-    assert throttled.status_code == 429
-    assert int(throttled["Retry-After"]) > 0
+
+async def test_ticket_issuance_is_throttled_per_user(user, other_user, access_token, settings):
+    settings.WS_TICKET_THROTTLE_RATE = "3/min"
+    access = access_token(user)
+    statuses = [(await post_for_ticket(access)).status for _ in range(4)]
+
+    assert statuses == [201, 201, 201, 429]
+    throttled = await post_for_ticket(access)
+    assert throttled.status == 429
+    assert 0 < int(throttled.headers["retry-after"]) <= 60
     # Another user is not affected.
-    other_access, _ = tokens(other_user)
-    assert post_for_ticket(api_client, other_access).status_code == 201
+    assert (await post_for_ticket(access_token(other_user))).status == 201
 
 
-def test_ticket_is_not_a_bearer_token(api_client, user, tokens):
-    access, _ = tokens(user)
-    ticket = post_for_ticket(api_client, access).json()["ticket"]
-    assert post_for_ticket(api_client, ticket).status_code == 401
+async def test_ticket_is_not_a_bearer_token(user, access_token):
+    ticket = (await post_for_ticket(access_token(user))).json()["ticket"]
+    assert (await post_for_ticket(ticket)).status == 401
+
+
+async def test_host_outside_allowed_hosts_gets_400(user, access_token, settings, caplog):
+    settings.ALLOWED_HOSTS = ["chat.example.com"]
+
+    response = await post_for_ticket(access_token(user), headers=[(b"host", b"evil.example")])
+
+    assert response.status == 400
+    assert "ticket" not in response.json()
+    (record,) = [r for r in caplog.records if r.name == "django.security.DisallowedHost"]
+    assert "evil.example" in record.getMessage()
+
+
+async def test_plain_http_is_redirected_to_https_when_ssl_redirect_is_on(
+    user, access_token, settings
+):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_HSTS_SECONDS = 3600
+    access = access_token(user)
+
+    plain = await post_for_ticket(access)
+    secure = await post_for_ticket(access, headers=[(b"x-forwarded-proto", b"https")])
+
+    assert plain.status == 301
+    assert plain.headers["location"] == f"https://testserver{TICKET_URL}"
+    assert "ticket" not in plain.body.decode()
+    assert secure.status == 201
+    assert secure.headers["strict-transport-security"] == "max-age=3600"
+
+
+async def test_a_request_body_over_the_limit_gets_413(user, access_token):
+    body = b"x" * (MAX_BODY_BYTES + 1)
+    response = await post_for_ticket(access_token(user), body=body)
+    assert response.status == 413
 
 
 # Redeeming
 
 
 async def ticket_for(user):
-    return await sync_to_async(issue_ticket)(user)
+    return await issue_ticket(user)
 
 
 async def test_ticket_connects_as_its_user(communicator, ws_credentials, user):
@@ -230,7 +286,7 @@ async def test_token_subprotocol_is_refused_in_this_mode(communicator, user, acc
 
 async def test_ticket_remembers_when_its_access_token_expires(user):
     expires_at = int(time.time()) + 300
-    ticket = await sync_to_async(issue_ticket)(user, token_expires_at=expires_at)
+    ticket = await issue_ticket(user, token_expires_at=expires_at)
 
     redeemed = await redeem_ticket(ticket)
 

@@ -1,6 +1,7 @@
 """Ticket mode with its Redis unreachable: the endpoint answers 503 and tickets are refused."""
 
 from tests.conftest import assert_refused
+from tests.credentials import post_for_ticket
 from tests.live_server import free_port
 
 OUTAGE_WARNING = "Redis unavailable"
@@ -24,18 +25,16 @@ def outage_warnings(caplog, logger):
     return [r.getMessage() for r in records]
 
 
-def test_ticket_endpoint_answers_503_with_retry_after(api_client, user, tokens, settings, caplog):
+async def test_ticket_endpoint_answers_503_with_retry_after(user, access_token, settings, caplog):
     settings.CACHES = unreachable_redis_cache()
-    access, _ = tokens(user)
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
 
-    response = api_client.post("/api/ws-ticket/")
+    response = await post_for_ticket(access_token(user))
 
-    assert response.status_code == 503
-    assert response["Content-Type"] == "application/json"
+    assert response.status == 503
+    assert response.headers["content-type"] == "application/json"
     assert response.json() == {"detail": "Service temporarily unavailable, try again later."}
-    assert response["Retry-After"] == "5"
-    (warning,) = outage_warnings(caplog, "realtime.exceptions")
+    assert response.headers["retry-after"] == "5"
+    (warning,) = outage_warnings(caplog, "realtime.ticket_endpoint")
     assert warning.startswith(f"{OUTAGE_WARNING}, answered /api/ws-ticket/ with 503")
 
 

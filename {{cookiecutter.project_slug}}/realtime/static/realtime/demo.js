@@ -10,7 +10,6 @@ const client = new RealtimeClient({
   tokenUrl: page.dataset.tokenUrl,
   refreshUrl: page.dataset.refreshUrl,
   authMode: page.dataset.authMode,
-  ticketUrl: page.dataset.ticketUrl,
   logoutUrl: page.dataset.logoutUrl,
 });
 let refreshes = 0;
