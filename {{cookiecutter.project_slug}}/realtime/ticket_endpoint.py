@@ -20,6 +20,7 @@ Nothing else in settings.MIDDLEWARE runs here: what this endpoint needs of it go
 import io
 import logging
 
+from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
@@ -32,7 +33,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from realtime.access_tokens import authenticate_access_token, jwt_authentication
 from realtime.exceptions import REDIS_UNAVAILABLE, RETRY_AFTER_SECONDS
-from realtime.tickets import issue_ticket, seconds_until_next_ticket
+from realtime.tickets import issue_ticket_within_rate
 
 logger = logging.getLogger(__name__)
 disallowed_host_logger = logging.getLogger("django.security.DisallowedHost")
@@ -48,6 +49,15 @@ class TicketEndpoint(AsyncHttpConsumer):
 
     # It answers and is gone: no channel of its own on the channel layer.
     channel_layer_alias = None
+
+    async def dispatch(self, message):
+        # Channels' dispatch first closes stale database connections, in a thread: a thread hop
+        # per request. This consumer's only database access, the user check when it is not
+        # remembered, goes through database_sync_to_async, which closes them itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -89,15 +99,15 @@ class TicketEndpoint(AsyncHttpConsumer):
             response["WWW-Authenticate"] = jwt_authentication.authenticate_header(request)
             return response
         try:
-            if wait := await seconds_until_next_ticket(auth.user):
-                response = error(429, f"Too many tickets; try again in {wait} s.", "throttled")
-                response["Retry-After"] = str(wait)
-                return response
-            ticket = await issue_ticket(auth.user, token_expires_at=auth.expires_at)
+            ticket, wait = await issue_ticket_within_rate(auth.user, auth.expires_at)
         except REDIS_UNAVAILABLE as outage:
             logger.warning("Redis unavailable, answered %s with 503: %s", request.path, outage)
             response = error(503, "Service temporarily unavailable, try again later.")
             response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+        if ticket is None:
+            response = error(429, f"Too many tickets; try again in {wait} s.", "throttled")
+            response["Retry-After"] = str(wait)
             return response
         response = JsonResponse(
             {"ticket": ticket, "expires_in": settings.WS_TICKET_TTL}, status=201

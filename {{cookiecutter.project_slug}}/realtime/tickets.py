@@ -59,30 +59,40 @@ async def issue_ticket(user, token_expires_at: int | None = None) -> str:
     return ticket
 
 
-async def seconds_until_next_ticket(user) -> int:
-    """Counts one request for a ticket by `user`: 0 if it is allowed, else how many seconds until
-    the next one is.
+async def issue_ticket_within_rate(user, token_expires_at: int | None) -> tuple[str | None, int]:
+    """Counts one request for a ticket by `user`; (a new ticket, 0) if it is within the rate, else
+    (None, how many seconds until the next request is).
 
-    At most N per period (WS_TICKET_THROTTLE_RATE, DRF's "N/period" format), in fixed windows
-    counted in the shared cache, so that the limit holds across processes.
+    At most N requests per period (WS_TICKET_THROTTLE_RATE, DRF's "N/period" format), in fixed
+    windows counted in the shared cache, so that the limit holds across processes.
     """
     allowed, period = ScopedRateThrottle().parse_rate(settings.WS_TICKET_THROTTLE_RATE)
     now = time.time()
     window = int(now // period)
-    key = f"{RATE_KEY_PREFIX}{user._meta.pk.value_to_string(user)}:{window}"
-    if await count(key, period) <= allowed:
-        return 0
-    return max(1, math.ceil((window + 1) * period - now))
+    rate_key = f"{RATE_KEY_PREFIX}{user._meta.pk.value_to_string(user)}:{window}"
+    wait = max(1, math.ceil((window + 1) * period - now))
+    if not uses_redis():
+        if await count(rate_key, period) > allowed:
+            return None, wait
+        return await issue_ticket(user, token_expires_at), 0
+    # One round trip: count the request and store the ticket. A ticket stored for a request over
+    # the rate was never handed out; it is deleted again.
+    ticket, key, claims = new_ticket(user, token_expires_at)
+    name, rate_name = cache.make_and_validate_key(key), cache.make_and_validate_key(rate_key)
+    redis = await cache_redis()
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.incr(rate_name).expire(rate_name, period)
+        pipe.set(name, json.dumps(claims), ex=settings.WS_TICKET_TTL)
+        requests, _, _ = await pipe.execute()
+    if requests > allowed:
+        await redis.delete(name)
+        return None, wait
+    return ticket, 0
 
 
 async def count(key: str, lifetime: int) -> int:
-    """Add one to the counter under `key` (created to live `lifetime` seconds); return the sum."""
-    if uses_redis():
-        redis = await cache_redis()
-        name = cache.make_and_validate_key(key)
-        async with redis.pipeline(transaction=False) as pipe:
-            value, _ = await pipe.incr(name).expire(name, lifetime).execute()
-        return value
+    """Add one to the counter under `key` in Django's cache (created to live `lifetime` seconds);
+    return the sum."""
     if in_process_memory():
         cache.add(key, 0, timeout=lifetime)
         return cache.incr(key)
