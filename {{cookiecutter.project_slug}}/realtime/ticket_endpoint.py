@@ -2,9 +2,10 @@
 
 A ticket-mode client buys a ticket before every connect, so this endpoint is on the path of every
 socket. It is a Channels HTTP consumer that config/asgi.py routes ahead of Django, and it runs on
-the event loop. Through Django's ASGI handler it cost ten WebSocket handshakes: Django runs each
-middleware hook and request signal in a thread made for the request (asgiref's
-ThreadSensitiveContext), and DRF's view, its throttle and its user lookup are synchronous too.
+the event loop. Through Django's ASGI handler it cost the server CPU of about ten handshakes
+(bench/ws_bench.py): Django runs each middleware hook and request signal in a thread made for
+the request (asgiref's ThreadSensitiveContext), and DRF's view, its throttle and its user lookup
+are synchronous too.
 
 It answers as the Django stack would, with Django's and simplejwt's own parts:
 - a Host header outside ALLOWED_HOSTS is refused (HttpRequest.get_host), 400;
@@ -38,7 +39,7 @@ from realtime.tickets import issue_ticket_within_rate
 logger = logging.getLogger(__name__)
 disallowed_host_logger = logging.getLogger("django.security.DisallowedHost")
 
-# The endpoint takes no body; a client that sends more than this is refused before it is read.
+# The endpoint takes no body; a request whose body grows past this is refused without reading on.
 MAX_BODY_BYTES = 1024
 # The response middleware of Django's stack that applies to a JSON API.
 RESPONSE_MIDDLEWARE = (SecurityMiddleware, XFrameOptionsMiddleware)
