@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
+from rest_framework.throttling import ScopedRateThrottle
 
 
 @checks.register(checks.Tags.caches)
@@ -24,5 +25,24 @@ def check_tickets_are_shared(app_configs, **kwargs):
             hint="Set REDIS_URL. If exactly one process serves the site, add "
             '"realtime.W001" to SILENCED_SYSTEM_CHECKS in config/settings.py.',
             id="realtime.W001",
+        )
+    ]
+
+
+@checks.register()
+def check_ticket_throttle_rate(app_configs, **kwargs):
+    """realtime.E001: WS_TICKET_THROTTLE_RATE must be a rate DRF can read ("60/min")."""
+    rate = settings.WS_TICKET_THROTTLE_RATE
+    try:
+        allowed, _ = ScopedRateThrottle().parse_rate(rate)
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+        allowed = None
+    if allowed is not None and allowed > 0:
+        return []
+    return [
+        checks.Error(
+            f"WS_TICKET_THROTTLE_RATE is {rate!r}, not a rate of tickets per user.",
+            hint='Write it as N/s, N/min, N/hour or N/day with N >= 1, for example "60/min".',
+            id="realtime.E001",
         )
     ]

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import jwt
 import pytest
+import redis
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
@@ -17,7 +18,7 @@ from websockets.exceptions import InvalidStatus
 from config.asgi import application
 from realtime import redis_client
 from realtime.ticket_endpoint import MAX_BODY_BYTES
-from realtime.tickets import issue_ticket, redeem_ticket
+from realtime.tickets import KEY_PREFIX, issue_ticket, redeem_ticket
 from tests.conftest import ALLOWED_ORIGIN, assert_refused
 from tests.credentials import TICKET_URL, live_ws_credentials_for, post_for_ticket
 
@@ -126,6 +127,24 @@ async def test_ticket_issuance_is_throttled_per_user(user, other_user, access_to
     assert 0 < int(throttled.headers["retry-after"]) <= 60
     # Another user is not affected.
     assert (await post_for_ticket(access_token(other_user))).status == 201
+
+
+async def test_a_request_over_the_rate_leaves_no_ticket_behind(
+    redis_url, isolated_redis_keys, user, access_token, settings
+):
+    """On Redis the request is counted and its ticket stored in one round trip; a ticket stored
+    for a request over the rate is deleted again."""
+    settings.WS_TICKET_THROTTLE_RATE = "1/min"
+    access = access_token(user)
+    assert (await post_for_ticket(access)).status == 201
+    assert (await post_for_ticket(access)).status == 429
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        stored = list(client.scan_iter(match=f"{isolated_redis_keys}:cache:*:{KEY_PREFIX}*"))
+    finally:
+        client.close()
+    assert len(stored) == 1
 
 
 async def test_ticket_is_not_a_bearer_token(user, access_token):

@@ -1,4 +1,8 @@
-"""realtime.W001: with DEBUG off, WebSocket tickets must live in a cache every worker shares."""
+"""The ticket mode's system checks.
+
+realtime.W001: with DEBUG off, WebSocket tickets must live in a cache every worker shares.
+realtime.E001: WS_TICKET_THROTTLE_RATE must be a rate.
+"""
 
 import pytest
 from django.core.checks import Tags, run_checks
@@ -22,3 +26,15 @@ def test_debug_or_a_shared_cache_does_not_warn(settings, debug, cache):
     settings.DEBUG = debug
     settings.CACHES = {"default": cache}
     assert "realtime.W001" not in check_ids()
+
+
+@pytest.mark.parametrize("rate", ["60/min", "1/s", "1000/hour", "5/day", "10/m"])
+def test_a_readable_throttle_rate_passes(settings, rate):
+    settings.WS_TICKET_THROTTLE_RATE = rate
+    assert "realtime.E001" not in {message.id for message in run_checks()}
+
+
+@pytest.mark.parametrize("rate", ["", "60", "sixty/min", "60/fortnight", "0/min", "-5/min", None])
+def test_an_unreadable_throttle_rate_is_an_error(settings, rate):
+    settings.WS_TICKET_THROTTLE_RATE = rate
+    assert "realtime.E001" in {message.id for message in run_checks()}
