@@ -55,3 +55,20 @@ def variant(request):
 @pytest.fixture
 def project(bake, variant):
     return bake(variant)
+
+
+# The slowest tests, slowest first: under pytest-xdist (pyproject.toml) each starts on a worker of
+# its own right away instead of waiting behind the quick checks.
+SLOWEST_FIRST = [
+    "test_suite_passes_on_redis_and_postgresql",
+    "test_suite_passes_on_embedded_defaults",
+    "test_readme_quick_start_serves_on_an_empty_machine",
+]
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = getattr(item, "originalname", item.name)
+        return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)
