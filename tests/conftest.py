@@ -34,15 +34,20 @@ def services_required() -> bool:
 
 @pytest.fixture(scope="session")
 def bake(cookies_session):
-    """`bake(name)` -> the baked project directory of VARIANTS[name], baked once per session."""
+    """`bake(name)` -> the baked project directory of VARIANTS[name], baked once per session.
+
+    `bake(name, to_run=True)` -> a second bake of it, for the tests that install and run the
+    project: what they leave behind (.venv, a database, caches) stays out of the copy that the
+    other tests inspect, whichever order pytest-xdist runs them in.
+    """
     baked = {}
 
-    def bake_variant(name):
-        if name not in baked:
+    def bake_variant(name, to_run=False):
+        if (name, to_run) not in baked:
             result = cookies_session.bake(extra_context=VARIANTS[name])
             assert result.exit_code == 0, result.exception
-            baked[name] = Path(result.project_path)
-        return baked[name]
+            baked[name, to_run] = Path(result.project_path)
+        return baked[name, to_run]
 
     return bake_variant
 
