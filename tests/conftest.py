@@ -62,8 +62,10 @@ def project(bake, variant):
     return bake(variant)
 
 
-# The slowest tests, slowest first: under pytest-xdist (pyproject.toml) each starts on a worker of
-# its own right away instead of waiting behind the quick checks.
+# The slowest tests, slowest first. pyproject.toml has pytest-xdist hand out tests one at a time
+# (--dist load --maxschedchunk 1), and a worker always holds the test it runs plus one more: each
+# slow test is followed by a quick one, so that the test a busy worker holds back is a quick one
+# and the next slow test goes to the first worker that is free.
 SLOWEST_FIRST = [
     "test_suite_passes_on_redis_and_postgresql",
     "test_suite_passes_on_embedded_defaults",
@@ -76,4 +78,11 @@ def pytest_collection_modifyitems(items):
         name = getattr(item, "originalname", item.name)
         return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
 
-    items.sort(key=rank)
+    slow = sorted((item for item in items if rank(item) < len(SLOWEST_FIRST)), key=rank)
+    quick = [item for item in items if rank(item) == len(SLOWEST_FIRST)]
+    ordered = []
+    for item in slow:
+        ordered.append(item)
+        if quick:
+            ordered.append(quick.pop(0))
+    items[:] = ordered + quick
