@@ -39,6 +39,7 @@ UNRENDERED_FILES = [
     "realtime/templates/realtime/demo.html",
 ]
 COMMON_FILES = [
+    "conftest.py",
     "manage.py",
     "pyproject.toml",
     ".env.example",

@@ -33,8 +33,18 @@ PROJECT_VARIABLES = (
 UV = os.environ.get("UV") or shutil.which("uv") or "uv"
 
 
+# PYTHONDONTWRITEBYTECODE (set in this project's machines' environment) would make each of the ~30
+# Python processes that a suite starts (servers, manage.py, the benchmark) compile Django and the
+# rest from source again: ~1.5 s of CPU each. The bytecode goes into the throwaway bake.
+NOT_PASSED_ON = ("PYTHONDONTWRITEBYTECODE",)
+
+
 def project_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(PROJECT_VARIABLES)}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(PROJECT_VARIABLES) and k not in NOT_PASSED_ON
+    }
     env.update(extra)
     return env
 
@@ -63,7 +73,8 @@ def run_suite(project, **env):
 
 
 @pytest.fixture
-def synced_project(project):
+def synced_project(bake, variant):
+    project = bake(variant, to_run=True)
     uv_sync(project)
     return project
 
@@ -91,7 +102,7 @@ def test_suite_passes_on_embedded_defaults(synced_project):
 
 @pytest.mark.parametrize("mode", AUTH_MODES)
 def test_suite_passes_on_redis_and_postgresql(bake, mode):
-    project = bake(mode)
+    project = bake(mode, to_run=True)
     uv_sync(project)
     summary = run_suite(project, REQUIRE_SERVICES="1", **service_urls(mode))
     assert "skipped" not in summary
