@@ -49,9 +49,7 @@ async def issue_ticket(user, token_expires_at: int | None = None) -> str:
     ticket, key, claims = new_ticket(user, token_expires_at)
     if uses_redis():
         # Through the process's shared client: Django's RedisCache would connect anew.
-        redis = await cache_redis()
-        name = cache.make_and_validate_key(key)
-        await redis.set(name, json.dumps(claims), ex=settings.WS_TICKET_TTL)
+        await set_on_redis(await cache_redis(), key, claims)
     elif in_process_memory():
         cache.set(key, claims, timeout=settings.WS_TICKET_TTL)
     else:
@@ -78,16 +76,23 @@ async def issue_ticket_within_rate(user, token_expires_at: int | None) -> tuple[
     # One round trip: count the request and store the ticket. A ticket stored for a request over
     # the rate was never handed out; it is deleted again.
     ticket, key, claims = new_ticket(user, token_expires_at)
-    name, rate_name = cache.make_and_validate_key(key), cache.make_and_validate_key(rate_key)
+    rate_name = cache.make_and_validate_key(rate_key)
     redis = await cache_redis()
     async with redis.pipeline(transaction=False) as pipe:
         pipe.incr(rate_name).expire(rate_name, period)
-        pipe.set(name, json.dumps(claims), ex=settings.WS_TICKET_TTL)
+        set_on_redis(pipe, key, claims)
         requests, _, _ = await pipe.execute()
     if requests > allowed:
-        await redis.delete(name)
+        await redis.delete(cache.make_and_validate_key(key))
         return None, wait
     return ticket, 0
+
+
+def set_on_redis(redis, key: str, claims: dict):
+    """SET a ticket's claims under the cache's name for `key`, for WS_TICKET_TTL seconds, on a
+    redis.asyncio client (await the result) or pipeline (queued)."""
+    name = cache.make_and_validate_key(key)
+    return redis.set(name, json.dumps(claims), ex=settings.WS_TICKET_TTL)
 
 
 async def count(key: str, lifetime: int) -> int:
