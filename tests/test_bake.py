@@ -39,7 +39,6 @@ UNRENDERED_FILES = [
     "realtime/templates/realtime/demo.html",
 ]
 COMMON_FILES = [
-    "conftest.py",
     "manage.py",
     "pyproject.toml",
     ".env.example",

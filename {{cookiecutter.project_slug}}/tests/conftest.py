@@ -29,6 +29,18 @@ def services_required() -> bool:
     return os.environ.get("REQUIRE_SERVICES", "") not in ("", "0")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hasher():
+    """Passwords made and checked in the test process use a fast hasher.
+
+    PBKDF2 costs a quarter of a second per password on a small machine, and most tests create
+    users; no test is about the hash's strength (Django's documentation recommends this for test
+    runs). Servers that the tests start keep the project's own hashers.
+    """
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(scope="session")
 def redis_url():
     """The Redis under test; skips (or, with REQUIRE_SERVICES=1, fails) without REDIS_URL."""
