@@ -1,14 +1,20 @@
-"""Access-JWT checks shared by the handshake (query_jwt mode) and by in-band refresh on open
-sockets (every mode).
+"""Access-JWT checks shared by the handshake (query_jwt and subprotocol modes) and by in-band
+refresh on open sockets (every mode).
 
 simplejwt's own JWTAuthentication does the work, so SIMPLE_JWT (key, algorithm, audience, issuer,
 leeway, AUTH_TOKEN_CLASSES) applies exactly as on the REST API, and only access tokens pass.
 Its user lookup (get_user: the user exists and is active, CHECK_REVOKE_TOKEN...) needs the
-database; its answer for a token is reused for up to a second (realtime.users).
+database. A token's whole answer is reused for up to a second (realtime.users): a client that
+reconnects with the same token is neither decoded nor looked up again, but an expired token is
+refused at once.
 """
+
+import time
+from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt import settings as simplejwt_settings
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 
@@ -25,24 +31,39 @@ async def authenticate_access_token(raw_token: str) -> Authentication | None:
     """The active user of a valid access token, with the token's expiry; None for anything else."""
     if not isinstance(raw_token, str) or len(raw_token) > MAX_TOKEN_LENGTH:
         return None
-    try:
-        # Signature and claims only: no I/O, so it runs on the event loop.
-        validated_token = jwt_authentication.get_validated_token(raw_token)
-    except InvalidToken:
+    # The answer depends on the token, the database and the clock only: keyed by the token.
+    key = ("access token", raw_token)
+    auth = recent_answers.recent(key)
+    if auth is None:
+        try:
+            # Signature and claims only: no I/O, so it runs on the event loop.
+            validated_token = jwt_authentication.get_validated_token(raw_token)
+        except InvalidToken:
+            return None  # not remembered: junk tokens cannot crowd out the valid ones
+        auth = await recent_answers.get(key, lambda: active_user_of(validated_token))
+    # A remembered answer outlives its token by up to a second unless checked here.
+    if auth is None or has_expired(auth.expires_at):
         return None
-    # The answer depends on the token and the database only: keyed by the token itself.
-    user = await recent_answers.get(
-        ("access token", raw_token), lambda: get_active_user(validated_token)
-    )
-    if user is None:
+    return auth
+
+
+@database_sync_to_async
+def active_user_of(validated_token) -> Authentication | None:
+    """The token's user if they still exist and are active (simplejwt's own rules), else None."""
+    try:
+        user = jwt_authentication.get_user(validated_token)
+    except (InvalidToken, AuthenticationFailed):
         return None
     return Authentication(user=user, expires_at=validated_token["exp"])
 
 
-@database_sync_to_async
-def get_active_user(validated_token):
-    """The token's user if it still exists and is active (simplejwt's own rules), else None."""
-    try:
-        return jwt_authentication.get_user(validated_token)
-    except (InvalidToken, AuthenticationFailed):
-        return None
+def has_expired(expires_at: int | None) -> bool:
+    """Whether a token with this `exp` is expired now, as simplejwt decides (LEEWAY included)."""
+    return expires_at is not None and expires_at <= time.time() - leeway_seconds()
+
+
+def leeway_seconds() -> float:
+    """SIMPLE_JWT's LEEWAY in seconds (it may be a number or a timedelta)."""
+    # Looked up each time: simplejwt replaces its api_settings object when SIMPLE_JWT changes.
+    leeway = simplejwt_settings.api_settings.LEEWAY
+    return leeway.total_seconds() if isinstance(leeway, timedelta) else float(leeway or 0)

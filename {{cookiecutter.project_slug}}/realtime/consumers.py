@@ -5,12 +5,10 @@ import asyncio
 import json
 import logging
 import time
-from datetime import timedelta
 
 from channels.generic.websocket import AsyncWebsocketConsumer
-from rest_framework_simplejwt import settings as simplejwt_settings
 
-from realtime.access_tokens import authenticate_access_token
+from realtime.access_tokens import authenticate_access_token, leeway_seconds
 from realtime.exceptions import REDIS_UNAVAILABLE
 from realtime.sessions import AUTH_FAILED, LOGGED_OUT, TOKEN_EXPIRED, user_group
 
@@ -110,10 +108,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         """Until the credential expires, SIMPLE_JWT's LEEWAY included; None if it never does."""
         if self.expires_at is None:
             return None
-        # Looked up each time: simplejwt replaces its api_settings object when SIMPLE_JWT changes.
-        leeway = simplejwt_settings.api_settings.LEEWAY
-        leeway = leeway.total_seconds() if isinstance(leeway, timedelta) else float(leeway or 0)
-        return self.expires_at + leeway - time.time()
+        return self.expires_at + leeway_seconds() - time.time()
 
     async def session_revoke(self, event):
         """The user logged out, was deactivated or deleted, or changed password."""

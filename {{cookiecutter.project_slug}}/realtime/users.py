@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from functools import partial
 
 from django.contrib.auth import get_user_model
+from django.core.signals import setting_changed
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -43,6 +44,13 @@ class RecentAnswers:
         # key -> (started, answer), oldest first, so that expired answers are at the front.
         self._answers: OrderedDict[Hashable, tuple[float, object]] = OrderedDict()
         self._pending: dict[Hashable, asyncio.Future] = {}
+
+    def recent(self, key: Hashable):
+        """The answer for `key` if one is recent enough, else None: a lookup without awaiting."""
+        answers = self._answers
+        forget_older_than(answers, time.monotonic() - self.max_age)
+        hit = answers.get(key)
+        return None if hit is None else hit[1]
 
     async def get(self, key: Hashable, lookup: Callable[[], Awaitable[object]]):
         """The answer for `key`: remembered if recent enough, else `await lookup()`."""
@@ -81,4 +89,10 @@ recent_answers = RecentAnswers()
 @receiver(post_delete, sender=get_user_model())
 def forget_answers_when_a_user_changes(sender, **kwargs):
     """This process sees a change to a user at once; other processes within MAX_AGE."""
+    recent_answers.clear()
+
+
+@receiver(setting_changed)
+def forget_answers_when_settings_change(**kwargs):
+    """Answers depend on settings too (SIMPLE_JWT, the user model): tests change them."""
     recent_answers.clear()

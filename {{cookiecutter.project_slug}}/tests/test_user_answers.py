@@ -1,7 +1,9 @@
 """Handshakes reuse a user lookup for at most a second (realtime.users): a deactivated or deleted
-user is refused at once by the process that made the change, and within MAX_AGE by every other."""
+user is refused at once by the process that made the change, and within MAX_AGE by every other.
+A remembered access token is refused as soon as it expires."""
 
 import asyncio
+from types import SimpleNamespace
 from unittest.mock import Mock
 
 import pytest
@@ -10,9 +12,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from websockets.exceptions import InvalidStatus
 
-from realtime import users
-from realtime.access_tokens import authenticate_access_token, jwt_authentication
-from realtime.users import MAX_AGE, RecentAnswers
+from realtime import access_tokens, users
+from realtime.access_tokens import authenticate_access_token, jwt_authentication, leeway_seconds
+from realtime.users import MAX_AGE, RecentAnswers, recent_answers
 from tests.credentials import live_ws_credentials_for
 
 
@@ -160,6 +162,66 @@ async def test_handshakes_within_the_second_do_not_look_the_user_up_again(
         assert await authenticate_access_token(token) is not None
 
     get_user.assert_called_once()
+
+
+async def test_handshakes_within_the_second_do_not_decode_the_token_again(
+    user, access_token, monkeypatch
+):
+    get_validated_token = Mock(wraps=jwt_authentication.get_validated_token)
+    monkeypatch.setattr(jwt_authentication, "get_validated_token", get_validated_token)
+    token = access_token(user)
+
+    for _ in range(5):
+        assert await authenticate_access_token(token) is not None
+
+    get_validated_token.assert_called_once()
+
+
+@pytest.mark.parametrize("seconds_past_expiry, accepted", [(-1, True), (0, False), (60, False)])
+async def test_a_remembered_token_is_refused_once_it_expires(
+    user, access_token, settings, monkeypatch, seconds_past_expiry, accepted
+):
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "LEEWAY": 5}
+    token = access_token(user)
+    expires_at = (await authenticate_access_token(token)).expires_at
+
+    # The clock passes the token's expiry (plus LEEWAY, as simplejwt counts it) while its answer
+    # is still remembered.
+    now = expires_at + leeway_seconds() + seconds_past_expiry
+    monkeypatch.setattr(access_tokens, "time", SimpleNamespace(time=lambda: now))
+
+    assert (await authenticate_access_token(token) is not None) is accepted
+
+
+async def test_refused_tokens_are_not_remembered(user, other_user, access_token):
+    inactive_users_token = access_token(other_user)
+    await sync_to_async(get_user_model()._default_manager.filter(pk=other_user.pk).update)(
+        is_active=False
+    )
+    recent_answers.clear()
+    junk = ["junk", access_token(user)[:-4] + "AAAA", "a.b.c"]
+
+    for token in junk:
+        assert await authenticate_access_token(token) is None
+    assert not recent_answers._answers  # a flood of junk cannot push valid answers out
+
+    # A valid token whose user may not connect is remembered, refused, for MAX_AGE.
+    assert await authenticate_access_token(inactive_users_token) is None
+    assert list(recent_answers._answers) == [("access token", inactive_users_token)]
+
+
+async def test_a_settings_change_forgets_remembered_tokens(
+    user, access_token, settings, monkeypatch
+):
+    get_validated_token = Mock(wraps=jwt_authentication.get_validated_token)
+    monkeypatch.setattr(jwt_authentication, "get_validated_token", get_validated_token)
+    token = access_token(user)
+    assert await authenticate_access_token(token) is not None
+
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "LEEWAY": 1}
+
+    assert await authenticate_access_token(token) is not None
+    assert get_validated_token.call_count == 2  # checked again under the new settings
 
 
 @pytest.mark.server
