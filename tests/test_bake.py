@@ -17,6 +17,7 @@ MODE_FILES = {
         "realtime/redis_client.py",
         "realtime/ticket_endpoint.py",
         "realtime/tickets.py",
+        "tests/test_redis_client.py",
         "tests/test_ticket_auth.py",
         "tests/test_ticket_checks.py",
         "tests/test_ticket_redis_faults.py",

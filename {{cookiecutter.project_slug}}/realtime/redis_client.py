@@ -1,39 +1,56 @@
-"""One shared redis.asyncio client per event loop (in a server process: one), on the Redis of
-Django's default cache.
+"""One Redis connection per event loop (in a server process: one), on the Redis of Django's default
+cache, that every task uses at once: the tickets' hot path.
 
 Django's RedisCache builds a new connection pool for every task context (Django ticket #35651),
-so under ASGI each use opens a new TCP connection to Redis. This client keeps its connections.
-Its pool is bounded and waits for a free connection, so a burst of handshakes queues for a
-moment instead of failing with "Too many connections".
+so under ASGI each use opens a new TCP connection to Redis. redis-py's asyncio pool keeps its
+connections, but lends each to one command at a time: every command pays for a checkout, a task
+for its write timeout, and a wake-up of its own for its reply. That cost a ticket handshake more
+server CPU than the Redis round trip itself. Here concurrent commands share one connection
+(pipelining): each is written as soon as it is issued, Redis answers in order, and one read
+often brings the replies of several handshakes. redis-py still connects, authenticates, encodes
+commands and parses replies.
 """
 
 import asyncio
+import functools
+from collections import deque
 from contextlib import suppress
 
 import redis.asyncio as redis
 from django.conf import settings
 from django.core.cache.backends.redis import RedisCache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-# Connections per process, and how long a command waits for one before Redis counts as
-# unavailable (redis-py raises ConnectionError, realtime.exceptions.REDIS_UNAVAILABLE).
-MAX_CONNECTIONS = 50
-CONNECTION_WAIT_SECONDS = 5
+# How long a reply may take when the cache's OPTIONS set no socket_timeout. Past it, Redis counts
+# as unavailable (realtime.exceptions.REDIS_UNAVAILABLE) and the connection is replaced.
+DEFAULT_REPLY_TIMEOUT = 5
 
-# RedisCache OPTIONS that configure Django's client, not redis-py's connection pool.
+# RedisCache OPTIONS that configure Django's client, not redis-py's connections.
 DJANGO_ONLY_OPTIONS = ("pool_class", "parser_class", "serializer")
 
-# (event loop, url, options) -> the client, and the generator that closes it with its loop.
-_clients: dict[tuple, tuple[redis.Redis, object]] = {}
+# (event loop, cache alias) -> the connection, and the generator that closes it with its loop.
+_connections: dict[tuple, tuple["SharedConnection", object]] = {}
 
 
 def uses_redis(cache_alias: str = "default") -> bool:
-    backend = settings.CACHES[cache_alias]["BACKEND"]
+    return is_redis_backend(settings.CACHES[cache_alias]["BACKEND"])
+
+
+@functools.cache
+def is_redis_backend(backend: str) -> bool:
     return issubclass(import_string(backend), RedisCache)
 
 
-async def cache_redis(cache_alias: str = "default") -> redis.Redis:
-    """The running loop's client for the Redis of CACHES[cache_alias] (a RedisCache)."""
+async def cache_redis(cache_alias: str = "default") -> "SharedConnection":
+    """The running loop's shared connection to the Redis of CACHES[cache_alias] (a RedisCache)."""
+    key = (asyncio.get_running_loop(), cache_alias)
+    if (entry := _connections.get(key)) is not None:
+        return entry[0]
     config = settings.CACHES[cache_alias]
     location = config["LOCATION"]
     if not isinstance(location, str):
@@ -44,21 +61,23 @@ async def cache_redis(cache_alias: str = "default") -> redis.Redis:
         for name, value in config.get("OPTIONS", {}).items()
         if name not in DJANGO_ONLY_OPTIONS
     }
-    key = (asyncio.get_running_loop(), url, tuple(sorted(options.items())))
-    if (entry := _clients.get(key)) is not None:
-        return entry[0]
-    pool = redis.BlockingConnectionPool.from_url(
-        url, max_connections=MAX_CONNECTIONS, timeout=CONNECTION_WAIT_SECONDS, **options
-    )
-    client = redis.Redis(connection_pool=pool)
-    closer = close_with_loop(key, client)
-    _clients[key] = (client, closer)
+    connection = SharedConnection(url, **options)
+    closer = close_with_loop(key, connection)
+    _connections[key] = (connection, closer)
     await anext(closer)
-    return client
+    return connection
 
 
-async def close_with_loop(key, client: redis.Redis):
-    """Closes `client` when its event loop shuts down, while that loop can still run it.
+@receiver(setting_changed)
+def forget_connections_when_caches_change(setting, **kwargs):
+    """The next command connects to the Redis of the new CACHES (tests change it)."""
+    if setting == "CACHES":
+        # Each connection is still closed with its loop, by its close_with_loop generator.
+        _connections.clear()
+
+
+async def close_with_loop(key, connection: "SharedConnection"):
+    """Closes `connection` when its event loop shuts down, while that loop can still run it.
 
     asyncio.run() and asyncio.Runner (uvicorn, asgiref, pytest-asyncio) close every open
     asynchronous generator before closing their loop. Iterated once, this one is among them.
@@ -66,6 +85,153 @@ async def close_with_loop(key, client: redis.Redis):
     try:
         yield
     finally:
-        del _clients[key]
+        if _connections.get(key, (None,))[0] is connection:
+            del _connections[key]
         with suppress(Exception):
-            await client.aclose()
+            await connection.aclose()
+
+
+class SharedConnection:
+    """A Redis connection that many tasks of one event loop use at once.
+
+    `execute(*command)` returns the command's raw reply (bytes, int, None, list); an error reply
+    raises ResponseError for that command alone. When the connection breaks, or a reply is later
+    than the reply timeout, every command waiting on it fails with redis-py's ConnectionError or
+    TimeoutError, and the next command connects anew. A command is never sent twice: a GETDEL
+    whose reply was lost may have taken its key.
+    """
+
+    def __init__(self, url: str, **options):
+        # redis-py reads the URL and options (TLS, unix socket, database, credentials).
+        pool = redis.ConnectionPool.from_url(url, **options)
+        self.connection_class = pool.connection_class
+        self.connection_kwargs = dict(pool.connection_kwargs)
+        self.reply_timeout = self.connection_kwargs.pop("socket_timeout") or DEFAULT_REPLY_TIMEOUT
+        connect_timeout = self.connection_kwargs.get("socket_connect_timeout")
+        self.connect_timeout = connect_timeout or self.reply_timeout
+        self.connection_kwargs["socket_connect_timeout"] = self.connect_timeout
+        self.pipe = None  # the live _Pipe, or None until the next command connects
+        self.connecting = None  # the task opening the next one, shared by all who wait for it
+
+    async def execute(self, *command):
+        """Send one command and return its reply."""
+        (reply,) = await self.send(1, lambda connection: connection.pack_command(*command))
+        return await reply
+
+    async def execute_many(self, *commands) -> list:
+        """Send several commands in one write and return their replies, in order."""
+        replies = await self.send(
+            len(commands), lambda connection: connection.pack_commands(commands)
+        )
+        return await asyncio.gather(*replies)
+
+    async def send(self, count: int, pack) -> list[asyncio.Future]:
+        """Write `count` commands, packed by `pack(connection)`; the futures of their replies."""
+        pipe = self.pipe
+        if pipe is None or pipe.broken:
+            pipe = await self.open_pipe()
+        replies = pipe.expect(count)
+        connection = pipe.connection
+        try:
+            # Connected (expect() checked), so redis-py writes before its first await: commands go
+            # out in the order their replies are expected. Only flow control (drain) may wait.
+            await connection.send_packed_command(pack(connection), check_health=False)
+        except Exception as error:  # the write failed: so does everything sent on this connection
+            pipe.fail(error)
+        return replies
+
+    async def open_pipe(self) -> "_Pipe":
+        # One attempt at a time, awaited by every command that needs it: during an outage a burst
+        # of handshakes is refused after one connect timeout, not one after another.
+        if self.connecting is None:
+            self.connecting = asyncio.ensure_future(self._connect())
+            self.connecting.add_done_callback(self._connected)
+        return await asyncio.shield(self.connecting)
+
+    async def _connect(self) -> "_Pipe":
+        # No socket_timeout on the connection itself: redis-py would then start a task per write
+        # and a timer per read. The pipe times its replies out itself.
+        connection = self.connection_class(**self.connection_kwargs, socket_timeout=None)
+        try:
+            async with asyncio.timeout(self.connect_timeout + self.reply_timeout):
+                await connection.connect()
+        except TimeoutError:
+            await connection.disconnect(nowait=True)
+            raise RedisTimeoutError(f"Timeout connecting to {connection._host_error()}") from None
+        return _Pipe(connection, self.reply_timeout)
+
+    def _connected(self, task) -> None:
+        self.connecting = None
+        if not task.cancelled() and task.exception() is None:
+            self.pipe = task.result()
+
+    async def aclose(self) -> None:
+        if self.pipe is not None:
+            await self.pipe.close()
+
+
+class _Pipe:
+    """One open connection of a SharedConnection, and the replies still owed on it, in order."""
+
+    def __init__(self, connection, reply_timeout: float):
+        self.connection = connection
+        self.reply_timeout = reply_timeout
+        self.waiting: deque[asyncio.Future] = deque()
+        self.more = None  # resolved when commands are sent while the reader waits for some
+        self.broken = False
+        self.reader = asyncio.ensure_future(self.read_replies())
+
+    def expect(self, count: int) -> list[asyncio.Future]:
+        """Futures for the replies of `count` commands about to be written."""
+        if self.broken or not self.connection.is_connected:
+            raise RedisConnectionError("Connection to Redis lost")
+        loop = asyncio.get_running_loop()
+        replies = [loop.create_future() for _ in range(count)]
+        self.waiting.extend(replies)
+        if self.more is not None and not self.more.done():
+            self.more.set_result(None)
+        return replies
+
+    async def read_replies(self) -> None:
+        """Hand each reply to the command it answers, for as long as the connection lives."""
+        waiting = self.waiting
+        try:
+            while True:
+                if not waiting:
+                    self.more = asyncio.get_running_loop().create_future()
+                    await self.more
+                try:
+                    async with asyncio.timeout(self.reply_timeout):
+                        reply = await self.connection.read_response(disconnect_on_error=False)
+                except ResponseError as error:  # an error reply, read in full: that command's
+                    reply = error
+                waiter = waiting.popleft()
+                if waiter.done():
+                    continue  # its caller went away; the reply is dropped
+                if isinstance(reply, ResponseError):
+                    waiter.set_exception(reply)
+                else:
+                    waiter.set_result(reply)
+        except TimeoutError:
+            self.fail(RedisTimeoutError(f"Timeout reading from {self.connection._host_error()}"))
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            self.fail(error)
+        except Exception as error:  # a reply redis-py cannot parse: the stream is out of step
+            self.fail(RedisConnectionError(f"Error while reading from Redis: {error!r}"))
+
+    def fail(self, error: Exception) -> None:
+        """Fail every reply still owed and drop the connection: the next command reconnects."""
+        if self.broken:
+            return
+        self.broken = True
+        while self.waiting:
+            if not (waiter := self.waiting.popleft()).done():
+                waiter.set_exception(error)
+        if self.reader is not asyncio.current_task():
+            self.reader.cancel()
+        # Kept: a task only weakly referenced by the loop could be collected before it ran.
+        self.disconnecting = asyncio.ensure_future(self.connection.disconnect(nowait=True))
+
+    async def close(self) -> None:
+        self.fail(RedisConnectionError("Connection closed"))
+        await self.disconnecting

@@ -5,8 +5,8 @@ takes it out of the cache atomically (GETDEL on Redis; a locked delete in the lo
 cache), and only the caller that took it wins. This holds between concurrent handshakes and
 between processes.
 
-On Redis, tickets are written and read through one shared client per process
-(realtime.redis_client), under the cache's own key names: a redemption is one round trip
+On Redis, tickets are written and read through one connection per process that every handshake
+shares (realtime.redis_client), under the cache's own key names: a redemption is one round trip
 (GETDEL, Redis 6.2 or later). The local-memory cache is called directly on the event loop: it
 does no I/O, so a thread hop would only add cost.
 """
@@ -48,8 +48,8 @@ async def issue_ticket(user, token_expires_at: int | None = None) -> str:
     """Store a new ticket for `user` and return it."""
     ticket, key, claims = new_ticket(user, token_expires_at)
     if uses_redis():
-        # Through the process's shared client: Django's RedisCache would connect anew.
-        await set_on_redis(await cache_redis(), key, claims)
+        # Through the process's shared connection: Django's RedisCache would connect anew.
+        await (await cache_redis()).execute(*set_command(key, claims))
     elif in_process_memory():
         cache.set(key, claims, timeout=settings.WS_TICKET_TTL)
     else:
@@ -78,21 +78,20 @@ async def issue_ticket_within_rate(user, token_expires_at: int | None) -> tuple[
     ticket, key, claims = new_ticket(user, token_expires_at)
     rate_name = cache.make_and_validate_key(rate_key)
     redis = await cache_redis()
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.incr(rate_name).expire(rate_name, period)
-        set_on_redis(pipe, key, claims)
-        requests, _, _ = await pipe.execute()
+    requests, _, _ = await redis.execute_many(
+        ("INCR", rate_name), ("EXPIRE", rate_name, period), set_command(key, claims)
+    )
     if requests > allowed:
-        await redis.delete(cache.make_and_validate_key(key))
+        await redis.execute("DEL", cache.make_and_validate_key(key))
         return None, wait
     return ticket, 0
 
 
-def set_on_redis(redis, key: str, claims: dict):
-    """SET a ticket's claims under the cache's name for `key`, for WS_TICKET_TTL seconds, on a
-    redis.asyncio client (await the result) or pipeline (queued)."""
+def set_command(key: str, claims: dict) -> tuple:
+    """The Redis command that stores a ticket's claims under the cache's name for `key`, for
+    WS_TICKET_TTL seconds."""
     name = cache.make_and_validate_key(key)
-    return redis.set(name, json.dumps(claims), ex=settings.WS_TICKET_TTL)
+    return ("SET", name, json.dumps(claims), "EX", settings.WS_TICKET_TTL)
 
 
 async def count(key: str, lifetime: int) -> int:
@@ -128,7 +127,9 @@ async def take(key: str) -> dict | None:
     """Remove `key` from the cache and return its value, or None if another caller got it first."""
     if uses_redis():
         redis = await cache_redis()
-        value = await redis.getdel(cache.make_and_validate_key(key))
+        # make_key, not make_and_validate_key: the ticket matched TICKET_PATTERN, so the key
+        # has nothing to warn about, and checking it character by character costs every handshake.
+        value = await redis.execute("GETDEL", cache.make_key(key))
         return None if value is None else json.loads(value)
     if in_process_memory():
         # In memory, under the cache's lock: no I/O to wait for. Of all the callers that read

@@ -20,6 +20,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from config.asgi import application
 from tests.credentials import ws_credentials_for
 from tests.live_server import LiveServer, migrated_database
+from tests.throwaway_redis import REDIS_SERVER, ThrowawayRedis
 
 ALLOWED_ORIGIN = b"http://localhost"
 PASSWORD = "correct horse battery staple"
@@ -50,6 +51,20 @@ def redis_url():
             pytest.fail(f"{message} (REQUIRE_SERVICES is set)")
         pytest.skip(message)
     return settings.REDIS_URL
+
+
+@pytest.fixture
+def throwaway_redis(tmp_path):
+    """A started redis-server of this test's own; skips (or fails) if redis-server is missing."""
+    if REDIS_SERVER is None:
+        message = "needs redis-server on PATH"
+        if services_required():
+            pytest.fail(f"{message} (REQUIRE_SERVICES is set)")
+        pytest.skip(message)
+    server = ThrowawayRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
 
 
 def delete_keys(url: str, prefix: str) -> None:

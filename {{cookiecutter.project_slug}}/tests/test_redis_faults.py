@@ -14,29 +14,14 @@ from django.db import close_old_connections
 from django.test import override_settings
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import assert_refused, services_required
+from tests.conftest import assert_refused
 from tests.credentials import assert_live_credential_while_redis_is_down, live_ws_credentials_for
 from tests.live_server import free_port
-from tests.throwaway_redis import REDIS_SERVER, ThrowawayRedis
 
 ORIGIN = "http://localhost"
 # A refusal must come this fast: the Redis clients' connect timeouts are 2 s.
 PROMPTLY = 5.0
 OUTAGE_WARNING = "Redis unavailable"
-
-
-@pytest.fixture
-def throwaway_redis(tmp_path):
-    """A started redis-server of this test's own; skips (or fails) if redis-server is missing."""
-    if REDIS_SERVER is None:
-        message = "needs redis-server on PATH"
-        if services_required():
-            pytest.fail(f"{message} (REQUIRE_SERVICES is set)")
-        pytest.skip(message)
-    server = ThrowawayRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 async def chat(ws, message):
