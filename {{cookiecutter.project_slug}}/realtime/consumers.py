@@ -9,6 +9,7 @@ import time
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from realtime.access_tokens import authenticate_access_token, leeway_seconds
+from realtime.dispatch import LoopDispatchMixin
 from realtime.exceptions import REDIS_UNAVAILABLE
 from realtime.sessions import AUTH_FAILED, LOGGED_OUT, TOKEN_EXPIRED, user_group
 
@@ -19,7 +20,7 @@ MAX_MESSAGE_LENGTH = 4000
 TRY_AGAIN_LATER = 1013
 
 
-class SessionConsumer(AsyncWebsocketConsumer):
+class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
     """A JSON consumer for authenticated sockets that live only as long as their credential.
 
     - Expiry: the socket closes with 4401 `token_expired` when the access token behind it
@@ -36,6 +37,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
     `offered_subprotocol()`, and get each other JSON object frame in `receive_json`. When the
     channel layer's Redis is unreachable, a handshake is refused (HTTP 403) and an open socket
     closes with 1013; each logs one warning, and the server process carries on.
+
+    Handlers run on the event loop with no thread hop first (LoopDispatchMixin), also for each
+    chat message delivered: subclasses reach the database through database_sync_to_async only.
     """
 
     client_gone = False

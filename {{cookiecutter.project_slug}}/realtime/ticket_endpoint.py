@@ -21,7 +21,6 @@ Nothing else in settings.MIDDLEWARE runs here: what this endpoint needs of it go
 import io
 import logging
 
-from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
@@ -33,6 +32,7 @@ from django.middleware.security import SecurityMiddleware
 from rest_framework.exceptions import AuthenticationFailed
 
 from realtime.access_tokens import authenticate_access_token, jwt_authentication
+from realtime.dispatch import LoopDispatchMixin
 from realtime.exceptions import REDIS_UNAVAILABLE, RETRY_AFTER_SECONDS
 from realtime.tickets import issue_ticket_within_rate
 
@@ -45,20 +45,15 @@ MAX_BODY_BYTES = 1024
 RESPONSE_MIDDLEWARE = (SecurityMiddleware, XFrameOptionsMiddleware)
 
 
-class TicketEndpoint(AsyncHttpConsumer):
-    """Answers one `POST /api/ws-ticket/` with 201 {"ticket", "expires_in"}, or refuses it."""
+class TicketEndpoint(LoopDispatchMixin, AsyncHttpConsumer):
+    """Answers one `POST /api/ws-ticket/` with 201 {"ticket", "expires_in"}, or refuses it.
+
+    No thread hop per request (LoopDispatchMixin): its only database access, the user check when
+    it is not remembered, goes through database_sync_to_async.
+    """
 
     # It answers and is gone: no channel of its own on the channel layer.
     channel_layer_alias = None
-
-    async def dispatch(self, message):
-        # Channels' dispatch first closes stale database connections, in a thread: a thread hop
-        # per request. This consumer's only database access, the user check when it is not
-        # remembered, goes through database_sync_to_async, which closes them itself.
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -116,7 +116,9 @@ async def redeem_ticket(ticket: str) -> Authentication | None:
     claims = await take(KEY_PREFIX + ticket)
     if claims is None:
         return None
-    user_pk = get_user_model()._meta.pk.to_python(claims["user"])
+    # The primary key as the ticket stores it (text): the database converts it on a lookup, and
+    # the memo's key stays the same for every ticket of the user.
+    user_pk = claims["user"]
     user = await recent_answers.get(("user", user_pk), lambda: get_active_user(user_pk))
     if user is None:
         return None

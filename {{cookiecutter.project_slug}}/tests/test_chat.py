@@ -36,6 +36,27 @@ async def test_authenticated_socket_chats_and_receives_its_own_message(
     }
 
 
+async def test_handlers_run_without_a_thread_hop_per_message(
+    communicator, ws_credentials, user, monkeypatch
+):
+    """Channels would close stale database connections in a thread before every handler: for
+    the connect, each frame, each delivered message and the disconnect."""
+    hops = []
+
+    async def close_old_connections_in_a_thread():
+        hops.append(1)
+
+    monkeypatch.setattr(
+        "channels.consumer.aclose_old_connections", close_old_connections_in_a_thread
+    )
+    comm = await connect_as(communicator, ws_credentials, user)
+    await comm.send_json_to({"message": "hello"})
+    assert (await comm.receive_json_from())["message"] == "hello"
+    await comm.disconnect()
+
+    assert hops == []
+
+
 async def test_message_reaches_every_socket_in_the_room_and_no_other(
     communicator, ws_credentials, user, other_user
 ):
