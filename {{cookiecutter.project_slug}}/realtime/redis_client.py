@@ -110,6 +110,8 @@ class SharedConnection:
         connect_timeout = self.connection_kwargs.get("socket_connect_timeout")
         self.connect_timeout = connect_timeout or self.reply_timeout
         self.connection_kwargs["socket_connect_timeout"] = self.connect_timeout
+        kwargs = self.connection_kwargs
+        self.address = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
         self.pipe = None  # the live _Pipe, or None until the next command connects
         self.connecting = None  # the task opening the next one, shared by all who wait for it
 
@@ -130,14 +132,15 @@ class SharedConnection:
         pipe = self.pipe
         if pipe is None or pipe.broken:
             pipe = await self.open_pipe()
-        replies = pipe.expect(count)
         connection = pipe.connection
+        packed = pack(connection)  # a command redis-py cannot encode fails here, alone
+        replies = pipe.expect(count)
         try:
             # Connected (expect() checked), so redis-py writes before its first await: commands go
             # out in the order their replies are expected. Only flow control (drain) may wait.
-            await connection.send_packed_command(pack(connection), check_health=False)
-        except Exception as error:  # the write failed: so does everything sent on this connection
-            pipe.fail(error)
+            await connection.send_packed_command(packed, check_health=False)
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            pipe.fail(error)  # and so does everything else sent on this connection
         return replies
 
     async def open_pipe(self) -> "_Pipe":
@@ -150,15 +153,15 @@ class SharedConnection:
 
     async def _connect(self) -> "_Pipe":
         # No socket_timeout on the connection itself: redis-py would then start a task per write
-        # and a timer per read. The pipe times its replies out itself.
+        # and a timer per read. The pipe times its replies out itself, with one timer.
         connection = self.connection_class(**self.connection_kwargs, socket_timeout=None)
         try:
             async with asyncio.timeout(self.connect_timeout + self.reply_timeout):
                 await connection.connect()
         except TimeoutError:
             await connection.disconnect(nowait=True)
-            raise RedisTimeoutError(f"Timeout connecting to {connection._host_error()}") from None
-        return _Pipe(connection, self.reply_timeout)
+            raise RedisTimeoutError(f"Timeout connecting to {self.address}") from None
+        return _Pipe(connection, self.reply_timeout, self.address)
 
     def _connected(self, task) -> None:
         self.connecting = None
@@ -173,51 +176,62 @@ class SharedConnection:
 class _Pipe:
     """One open connection of a SharedConnection, and the replies still owed on it, in order."""
 
-    def __init__(self, connection, reply_timeout: float):
+    def __init__(self, connection, reply_timeout: float, address: str):
         self.connection = connection
         self.reply_timeout = reply_timeout
-        self.waiting: deque[asyncio.Future] = deque()
-        self.more = None  # resolved when commands are sent while the reader waits for some
+        self.address = address
+        self.loop = asyncio.get_running_loop()
+        # (when the reply is due, its future), oldest first.
+        self.waiting: deque[tuple[float, asyncio.Future]] = deque()
+        self.watchdog = None  # the timer that checks the oldest reply is not overdue
         self.broken = False
+        # Always reading, idle or not: a reply wakes the reader once, and Redis closing an idle
+        # connection is noticed before the next command.
         self.reader = asyncio.ensure_future(self.read_replies())
 
     def expect(self, count: int) -> list[asyncio.Future]:
         """Futures for the replies of `count` commands about to be written."""
         if self.broken or not self.connection.is_connected:
             raise RedisConnectionError("Connection to Redis lost")
-        loop = asyncio.get_running_loop()
-        replies = [loop.create_future() for _ in range(count)]
-        self.waiting.extend(replies)
-        if self.more is not None and not self.more.done():
-            self.more.set_result(None)
+        due = self.loop.time() + self.reply_timeout
+        replies = [self.loop.create_future() for _ in range(count)]
+        self.waiting.extend((due, reply) for reply in replies)
+        if self.watchdog is None:
+            self.watchdog = self.loop.call_at(due, self.check_overdue)
         return replies
+
+    def check_overdue(self) -> None:
+        # One timer per connection, not one per reply: it fires when the oldest reply it knew of
+        # was due, and is set again for the oldest one still owed.
+        self.watchdog = None
+        if not self.waiting:
+            return
+        due = self.waiting[0][0]
+        if self.loop.time() >= due:
+            self.fail(RedisTimeoutError(f"Timeout reading from {self.address}"))
+        else:
+            self.watchdog = self.loop.call_at(due, self.check_overdue)
 
     async def read_replies(self) -> None:
         """Hand each reply to the command it answers, for as long as the connection lives."""
         waiting = self.waiting
         try:
             while True:
-                if not waiting:
-                    self.more = asyncio.get_running_loop().create_future()
-                    await self.more
                 try:
-                    async with asyncio.timeout(self.reply_timeout):
-                        reply = await self.connection.read_response(disconnect_on_error=False)
+                    reply = await self.connection.read_response(disconnect_on_error=False)
                 except ResponseError as error:  # an error reply, read in full: that command's
                     reply = error
-                waiter = waiting.popleft()
+                _, waiter = waiting.popleft()
                 if waiter.done():
                     continue  # its caller went away; the reply is dropped
                 if isinstance(reply, ResponseError):
                     waiter.set_exception(reply)
                 else:
                     waiter.set_result(reply)
-        except TimeoutError:
-            self.fail(RedisTimeoutError(f"Timeout reading from {self.connection._host_error()}"))
         except (RedisConnectionError, RedisTimeoutError) as error:
             self.fail(error)
-        except Exception as error:  # a reply redis-py cannot parse: the stream is out of step
-            self.fail(RedisConnectionError(f"Error while reading from Redis: {error!r}"))
+        except Exception as error:  # a reply nobody asked for, or one redis-py cannot parse
+            self.fail(RedisConnectionError(f"Error while reading from {self.address}: {error!r}"))
 
     def fail(self, error: Exception) -> None:
         """Fail every reply still owed and drop the connection: the next command reconnects."""
@@ -225,8 +239,10 @@ class _Pipe:
             return
         self.broken = True
         while self.waiting:
-            if not (waiter := self.waiting.popleft()).done():
+            if not (waiter := self.waiting.popleft()[1]).done():
                 waiter.set_exception(error)
+        if self.watchdog is not None:
+            self.watchdog.cancel()
         if self.reader is not asyncio.current_task():
             self.reader.cancel()
         # Kept: a task only weakly referenced by the loop could be collected before it ran.

@@ -40,6 +40,15 @@ async def test_an_error_reply_fails_its_own_command_only(shared, isolated_redis_
     assert await shared.execute("GET", key) == b"text!"
 
 
+async def test_a_command_that_cannot_be_encoded_fails_alone(shared, isolated_redis_keys):
+    key = f"{isolated_redis_keys}:encode"
+
+    with pytest.raises(redis.DataError):
+        await shared.execute("SET", key, {"not": "bytes"})
+
+    assert await shared.execute("SET", key, "fine") == b"OK"
+
+
 async def test_a_caller_that_goes_away_does_not_shift_the_replies(shared, isolated_redis_keys):
     keys = [f"{isolated_redis_keys}:gone:{i}" for i in range(20)]
     await shared.execute_many(*(("SET", key, str(i)) for i, key in enumerate(keys)))
