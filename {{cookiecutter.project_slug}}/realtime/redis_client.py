@@ -106,7 +106,8 @@ class SharedConnection:
         pool = redis.ConnectionPool.from_url(url, **options)
         self.connection_class = pool.connection_class
         self.connection_kwargs = dict(pool.connection_kwargs)
-        self.reply_timeout = self.connection_kwargs.pop("socket_timeout") or DEFAULT_REPLY_TIMEOUT
+        socket_timeout = self.connection_kwargs.pop("socket_timeout", None)
+        self.reply_timeout = socket_timeout or DEFAULT_REPLY_TIMEOUT
         connect_timeout = self.connection_kwargs.get("socket_connect_timeout")
         self.connect_timeout = connect_timeout or self.reply_timeout
         self.connection_kwargs["socket_connect_timeout"] = self.connect_timeout

@@ -16,7 +16,7 @@ from realtime.redis_client import SharedConnection
 
 @pytest.fixture
 async def shared(redis_url):
-    connection = SharedConnection(redis_url, socket_connect_timeout=2, socket_timeout=2)
+    connection = SharedConnection(redis_url)  # no timeouts given: the defaults apply
     yield connection
     await connection.aclose()
 
