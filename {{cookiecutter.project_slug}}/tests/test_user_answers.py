@@ -151,30 +151,18 @@ async def test_a_change_made_in_this_process_is_seen_at_once(user, access_token,
     assert await authenticate_access_token(token) is None
 
 
-async def test_handshakes_within_the_second_do_not_look_the_user_up_again(
-    user, access_token, monkeypatch
+@pytest.mark.parametrize("check", ["get_validated_token", "get_user"])
+async def test_handshakes_within_the_second_neither_decode_the_token_nor_look_the_user_up_again(
+    user, access_token, monkeypatch, check
 ):
-    get_user = Mock(wraps=jwt_authentication.get_user)
-    monkeypatch.setattr(jwt_authentication, "get_user", get_user)
+    counted = Mock(wraps=getattr(jwt_authentication, check))
+    monkeypatch.setattr(jwt_authentication, check, counted)
     token = access_token(user)
 
     for _ in range(5):
         assert await authenticate_access_token(token) is not None
 
-    get_user.assert_called_once()
-
-
-async def test_handshakes_within_the_second_do_not_decode_the_token_again(
-    user, access_token, monkeypatch
-):
-    get_validated_token = Mock(wraps=jwt_authentication.get_validated_token)
-    monkeypatch.setattr(jwt_authentication, "get_validated_token", get_validated_token)
-    token = access_token(user)
-
-    for _ in range(5):
-        assert await authenticate_access_token(token) is not None
-
-    get_validated_token.assert_called_once()
+    counted.assert_called_once()
 
 
 @pytest.mark.parametrize("seconds_past_expiry, accepted", [(-1, True), (0, False), (60, False)])
