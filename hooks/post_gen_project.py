@@ -4,18 +4,16 @@ Offline and free of side effects outside the new project directory.
 """
 
 import secrets
-import shutil
 from pathlib import Path
 
 AUTH_MODE = "{{ cookiecutter.auth_mode }}"
 SLUG = "{{ cookiecutter.project_slug }}"
-AUTH_MODES = ("ticket", "query_jwt", "subprotocol")
 DEMO_PAGE = "{{ cookiecutter.demo_page }}" == "True"
 
 # Files that some modes use and others do not: removed unless the chosen mode is among its modes.
 JWT_MODES = ("query_jwt", "subprotocol")  # the modes whose credential is the access JWT itself
 MODE_FILES = {
-    "realtime/checks.py": ("ticket",),
+    "realtime/ticket_checks.py": ("ticket",),
     "realtime/redis_client.py": ("ticket",),
     "realtime/tickets.py": ("ticket",),
     "realtime/ticket_endpoint.py": ("ticket",),
@@ -23,16 +21,13 @@ MODE_FILES = {
     "tests/test_ticket_auth.py": ("ticket",),
     "tests/test_ticket_checks.py": ("ticket",),
     "tests/test_ticket_redis_faults.py": ("ticket",),
+    "tests/ticket_credentials.py": ("ticket",),
     "tests/test_jwt_auth.py": JWT_MODES,
     "tests/test_query_jwt_auth.py": ("query_jwt",),
     "tests/test_subprotocol_auth.py": ("subprotocol",),
+    "tests/query_jwt_credentials.py": ("query_jwt",),
+    "tests/subprotocol_credentials.py": ("subprotocol",),
 }
-
-# Files that differ per mode as a whole: `<name>_<mode>.py` of the chosen mode becomes `<name>.py`.
-PER_MODE_FILES = [
-    "realtime/channelsmiddleware.py",
-    "tests/credentials.py",
-]
 
 
 # The demo page and its browser test (prompt demo_page), removed when it was declined.
@@ -61,13 +56,6 @@ def prune(project: Path) -> None:
     if not DEMO_PAGE:
         for path in DEMO_FILES:
             remove(project, path)
-    for path in map(Path, PER_MODE_FILES):
-        for mode in AUTH_MODES:
-            variant = project / path.with_name(f"{path.stem}_{mode}{path.suffix}")
-            if mode == AUTH_MODE:
-                shutil.move(variant, project / path)
-            else:
-                variant.unlink()
 
 
 def write_dev_env(project: Path) -> None:

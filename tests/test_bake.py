@@ -13,17 +13,26 @@ UNRENDERED = re.compile(r"\{\{\s*cookiecutter\.|\{%[^%]*cookiecutter")
 
 MODE_FILES = {
     "ticket": [
-        "realtime/checks.py",
         "realtime/redis_client.py",
+        "realtime/ticket_checks.py",
         "realtime/ticket_endpoint.py",
         "realtime/tickets.py",
         "tests/test_redis_client.py",
         "tests/test_ticket_auth.py",
         "tests/test_ticket_checks.py",
         "tests/test_ticket_redis_faults.py",
+        "tests/ticket_credentials.py",
     ],
-    "query_jwt": ["tests/test_jwt_auth.py", "tests/test_query_jwt_auth.py"],
-    "subprotocol": ["tests/test_jwt_auth.py", "tests/test_subprotocol_auth.py"],
+    "query_jwt": [
+        "tests/query_jwt_credentials.py",
+        "tests/test_jwt_auth.py",
+        "tests/test_query_jwt_auth.py",
+    ],
+    "subprotocol": [
+        "tests/subprotocol_credentials.py",
+        "tests/test_jwt_auth.py",
+        "tests/test_subprotocol_auth.py",
+    ],
 }
 # The demo page (prompt demo_page, on by default) and its browser test.
 DEMO_FILES = [
@@ -51,15 +60,21 @@ COMMON_FILES = [
     "config/urls.py",
     "config/asgi.py",
     "realtime/access_tokens.py",
+    "realtime/apps.py",
+    "realtime/authentication.py",
     "realtime/channelsmiddleware.py",
-    "realtime/exceptions.py",
-    "realtime/handshake.py",
-    "realtime/layers.py",
-    "realtime/logging.py",
-    "realtime/sessions.py",
+    "realtime/close_codes.py",
     "realtime/consumers.py",
+    "realtime/dispatch.py",
+    "realtime/layers.py",
+    "realtime/log_redaction.py",
+    "realtime/origins.py",
+    "realtime/recent_answers.py",
+    "realtime/redis_outages.py",
+    "realtime/revocation.py",
     "realtime/routing.py",
-    "realtime/users.py",
+    "realtime/signals.py",
+    "realtime/views.py",
     "tests/conftest.py",
     "tests/credentials.py",
     "tests/test_bench.py",
@@ -88,8 +103,6 @@ def test_mode_files_are_present_and_others_absent(project, variant):
     assert set(MODE_FILES[mode]) <= present
     others = set().union(*MODE_FILES.values()) - set(MODE_FILES[mode])
     assert not others & present
-    # The per-mode sources were renamed into place, none left behind.
-    assert not [p for p in present if re.search(r"_(ticket|query_jwt|subprotocol)\.py$", p)]
 
 
 def test_demo_files_are_present_only_when_asked_for(project, variant):

@@ -18,7 +18,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from django.urls import re_path
 
 from config.asgi import application as project_application
-from realtime.handshake import AllowedHostsOriginValidator, CredentialAuthMiddleware
+from realtime.authentication import AuthMiddleware
+from realtime.origins import OriginPolicyMiddleware
 
 project_websocket = project_application.application_mapping["websocket"]
 
@@ -72,10 +73,10 @@ def project_auth_middleware(inner):
     exactly as config/asgi.py configures it.
     """
     app = project_websocket
-    while not isinstance(app, CredentialAuthMiddleware):
+    while not isinstance(app, AuthMiddleware):
         app = getattr(app, "application", None) or getattr(app, "inner", None)
         if app is None:
-            raise LookupError("no CredentialAuthMiddleware in config.asgi's WebSocket stack")
+            raise LookupError("no AuthMiddleware in config.asgi's WebSocket stack")
     middleware = copy.copy(app)
     middleware.inner = inner
     return middleware
@@ -84,11 +85,11 @@ def project_auth_middleware(inner):
 echo = EchoConsumer.as_asgi()
 bench_websocket = URLRouter(
     [
-        re_path(r"^bench/echo/$", AllowedHostsOriginValidator(echo)),
-        re_path(r"^bench/auth-echo/$", AllowedHostsOriginValidator(project_auth_middleware(echo))),
+        re_path(r"^bench/echo/$", OriginPolicyMiddleware(echo)),
+        re_path(r"^bench/auth-echo/$", OriginPolicyMiddleware(project_auth_middleware(echo))),
         re_path(
             r"^bench/chat/(?P<room>[A-Za-z0-9_-]{1,64})/$",
-            AllowedHostsOriginValidator(BareChatConsumer.as_asgi()),
+            OriginPolicyMiddleware(BareChatConsumer.as_asgi()),
         ),
     ]
 )

@@ -28,7 +28,7 @@ from django.urls import path, re_path  # noqa: E402
 {%- endif %}
 
 from realtime.channelsmiddleware import {{ auth_middleware }}  # noqa: E402
-from realtime.handshake import AllowedHostsOriginValidator  # noqa: E402
+from realtime.origins import OriginPolicyMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 {%- if ticket %}
 from realtime.ticket_endpoint import TicketEndpoint  # noqa: E402
@@ -46,8 +46,8 @@ application = ProtocolTypeRouter(
 {%- else %}
         "http": django_asgi_app,
 {%- endif %}
-        "websocket": AllowedHostsOriginValidator(
-            {{ auth_middleware }}(URLRouter(websocket_urlpatterns))
+        "websocket": OriginPolicyMiddleware(
+            {{ auth_middleware }}(URLRouter(websocket_urlpatterns)),
         ),
     }
 )

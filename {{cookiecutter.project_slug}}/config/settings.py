@@ -168,7 +168,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Redis unreachable (cache, throttling, tickets): 503 with Retry-After instead of a 500.
-    "EXCEPTION_HANDLER": "realtime.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "realtime.redis_outages.api_exception_handler",
 }
 
 SIMPLE_JWT = {
@@ -199,7 +199,7 @@ WS_TICKET_THROTTLE_RATE = env.str("WS_TICKET_THROTTLE_RATE", default="60/min")
 {%- endif %}
 
 # Logging. Servers log query strings, where WebSocket credentials travel, so every handler here
-# redacts `token` and `ticket` values (realtime/logging.py). uvicorn logs the handshake line on
+# redacts credentials (realtime/log_redaction.py). uvicorn logs the handshake line on
 # `uvicorn.error` and HTTP requests on `uvicorn.access`; naming its loggers here removes the
 # handlers uvicorn installed, so they are declared again as in uvicorn's LOGGING_CONFIG, with the
 # filter. Their levels stay uvicorn's (--log-level). runserver (daphne) logs on
@@ -209,7 +209,7 @@ REDACTING_STREAM = {"class": "logging.StreamHandler", "filters": ["redact_creden
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_credentials": {"()": "realtime.logging.RedactCredentialsFilter"}},
+    "filters": {"redact_credentials": {"()": "realtime.log_redaction.RedactCredentialsFilter"}},
     "formatters": {
         "console": {"format": "{levelname} {name}: {message}", "style": "{"},
         "django.server": {

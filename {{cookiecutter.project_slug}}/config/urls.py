@@ -7,7 +7,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 {% if cookiecutter.demo_page -%}
 from realtime import demo_urls
 {% endif -%}
-from realtime.sessions import LogoutView
+from realtime.views import LogoutView
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -4,9 +4,9 @@ refresh on open sockets (every mode).
 simplejwt's own JWTAuthentication does the work, so SIMPLE_JWT (key, algorithm, audience, issuer,
 leeway, AUTH_TOKEN_CLASSES) applies exactly as on the REST API, and only access tokens pass.
 Its user lookup (get_user: the user exists and is active, CHECK_REVOKE_TOKEN...) needs the
-database. A token's whole answer is reused for up to a second (realtime.users): a client that
-reconnects with the same token is neither decoded nor looked up again, but an expired token is
-refused at once.
+database. A token's whole answer is reused for up to a second (realtime.recent_answers): a client
+that reconnects with the same token is neither decoded nor looked up again, but an expired token
+is refused at once.
 """
 
 import time
@@ -18,8 +18,8 @@ from rest_framework_simplejwt import settings as simplejwt_settings
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 
-from realtime.handshake import Authentication
-from realtime.users import recent_answers
+from realtime.credentials import Authentication
+from realtime.recent_answers import recent_answers
 
 # Far above any token simplejwt issues; anything longer is refused without decoding it.
 MAX_TOKEN_LENGTH = 4096

@@ -1,7 +1,6 @@
 from importlib import import_module
 
 from django.apps import AppConfig
-from django.utils.module_loading import module_has_submodule
 
 
 class RealtimeConfig(AppConfig):
@@ -10,8 +9,9 @@ class RealtimeConfig(AppConfig):
     name = "realtime"
 
     def ready(self):
-        # Connect the receivers that close a user's sockets on logout, deactivation, etc.
-        import_module(f"{self.name}.sessions")
-        # Register the baked auth mode's system checks: only the ticket mode has realtime.checks.
-        if module_has_submodule(self.module, "checks"):
-            import_module(f"{self.name}.checks")
+        # Receivers that close a user's sockets on logout, deactivation, etc.
+        import_module(f"{self.name}.signals")
+{%- if cookiecutter.auth_mode == "ticket" %}
+        # System checks of the ticket settings.
+        import_module(f"{self.name}.ticket_checks")
+{%- endif %}

@@ -9,15 +9,14 @@ import time
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from realtime.access_tokens import authenticate_access_token, leeway_seconds
+from realtime.close_codes import AUTH_FAILED, LOGGED_OUT, TOKEN_EXPIRED, TRY_AGAIN_LATER
 from realtime.dispatch import LoopDispatchMixin
-from realtime.exceptions import REDIS_UNAVAILABLE
-from realtime.sessions import AUTH_FAILED, LOGGED_OUT, TOKEN_EXPIRED, user_group
+from realtime.redis_outages import REDIS_UNAVAILABLE
+from realtime.revocation import user_group
 
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 4000
-# Close code "Try Again Later" (RFC 6455 registry): the server cannot serve the socket for now.
-TRY_AGAIN_LATER = 1013
 
 
 class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
@@ -28,7 +27,7 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
     - In-band refresh: `{"type": "auth", "token": "<access JWT>"}` of the same user moves the
       deadline and answers `{"type": "auth.ok", "expires_at": ...}`; anything else closes with
       4403 `auth_failed`.
-    - Revocation: the socket is in its user's group (realtime.sessions), and closes with 4401
+    - Revocation: the socket is in its user's group (realtime.revocation), and closes with 4401
       `logged_out` on `session.revoke`.
 
     One task per socket sleeps until the next deadline: expiry, or re-joining the socket's groups
@@ -54,7 +53,7 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
             logger.warning("Redis unavailable, closed %s: %s", scope["path"], error)
             if not self.client_gone:
                 # Before accept(), a close refuses the handshake with HTTP 403.
-                await self.close(code=TRY_AGAIN_LATER)
+                await self.close(*TRY_AGAIN_LATER)
 
     async def websocket_connect(self, message):
         self.joined_groups = set()
@@ -106,7 +105,7 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
                     await self.channel_layer.group_add(group, self.channel_name)
         except REDIS_UNAVAILABLE as error:
             logger.warning("Redis unavailable, closed %s: %s", self.scope["path"], error)
-            await self.close(code=TRY_AGAIN_LATER)
+            await self.close(*TRY_AGAIN_LATER)
 
     def seconds_left(self):
         """Until the credential expires, SIMPLE_JWT's LEEWAY included; None if it never does."""

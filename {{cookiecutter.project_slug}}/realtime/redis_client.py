@@ -27,7 +27,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # How long a reply may take when the cache's OPTIONS set no socket_timeout. Past it, Redis counts
-# as unavailable (realtime.exceptions.REDIS_UNAVAILABLE) and the connection is replaced.
+# as unavailable (realtime.redis_outages.REDIS_UNAVAILABLE) and the connection is replaced.
 DEFAULT_REPLY_TIMEOUT = 5
 
 # RedisCache OPTIONS that configure Django's client, not redis-py's connections.

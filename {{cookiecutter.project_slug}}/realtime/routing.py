@@ -2,8 +2,8 @@
 
 from django.urls import re_path
 
+from realtime.authentication import deny_handshake
 from realtime.consumers import ChatConsumer
-from realtime.handshake import deny_handshake
 
 websocket_urlpatterns = [
     # Room names are what channel-layer group names allow, and short.

@@ -33,7 +33,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from realtime.access_tokens import authenticate_access_token, jwt_authentication
 from realtime.dispatch import LoopDispatchMixin
-from realtime.exceptions import REDIS_UNAVAILABLE, RETRY_AFTER_SECONDS
+from realtime.redis_outages import REDIS_UNAVAILABLE, RETRY_AFTER_SECONDS
 from realtime.tickets import issue_ticket_within_rate
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from realtime.handshake import MAX_QUERY_PARAMS, MAX_QUERY_STRING_BYTES
+from realtime.credentials import MAX_QUERY_PARAMS, MAX_QUERY_STRING_BYTES
 from tests.conftest import assert_refused
 
 

@@ -13,7 +13,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from realtime import access_tokens
 from realtime.access_tokens import MAX_TOKEN_LENGTH
 from tests.conftest import assert_refused
-from tests.credentials import token_credentials
+from tests.credentials import ws_credentials_for
 
 
 def signed_token(user, *, drop=(), key=None, algorithm="HS256", **claims):
@@ -31,7 +31,7 @@ def signed_token(user, *, drop=(), key=None, algorithm="HS256", **claims):
 
 async def test_access_token_connects_as_its_user(communicator, user, access_token):
     access = access_token(user)
-    comm = communicator(**token_credentials(access))
+    comm = communicator(**await ws_credentials_for(access))
 
     connected, _ = await comm.connect()
 
@@ -42,7 +42,7 @@ async def test_access_token_connects_as_its_user(communicator, user, access_toke
 
 async def test_hand_built_token_connects_when_nothing_is_bent(communicator, user):
     # The control for the forgeries below: signed_token() alone makes an acceptable token.
-    connected, _ = await communicator(**token_credentials(signed_token(user))).connect()
+    connected, _ = await communicator(**await ws_credentials_for(signed_token(user))).connect()
     assert connected
 
 
@@ -63,36 +63,36 @@ async def test_hand_built_token_connects_when_nothing_is_bent(communicator, user
     ],
 )
 async def test_bent_token_is_refused(communicator, user, bend):
-    await assert_refused(communicator(**token_credentials(signed_token(user, **bend))))
+    await assert_refused(communicator(**await ws_credentials_for(signed_token(user, **bend))))
 
 
 async def test_unsigned_token_is_refused(communicator, user):
     payload = AccessToken.for_user(user).payload
     unsigned = jwt.encode(payload, None, algorithm="none")
-    await assert_refused(communicator(**token_credentials(unsigned)))
+    await assert_refused(communicator(**await ws_credentials_for(unsigned)))
 
 
 async def test_refresh_token_is_refused(communicator, user, tokens):
     _, refresh = await sync_to_async(tokens)(user)
-    await assert_refused(communicator(**token_credentials(refresh)))
+    await assert_refused(communicator(**await ws_credentials_for(refresh)))
 
 
 async def test_token_of_inactive_user_is_refused(communicator, user, access_token):
     access = access_token(user)
     user.is_active = False
     await sync_to_async(user.save)()
-    await assert_refused(communicator(**token_credentials(access)))
+    await assert_refused(communicator(**await ws_credentials_for(access)))
 
 
 async def test_token_of_deleted_user_is_refused(communicator, user, access_token):
     access = access_token(user)
     await sync_to_async(user.delete)()
-    await assert_refused(communicator(**token_credentials(access)))
+    await assert_refused(communicator(**await ws_credentials_for(access)))
 
 
 async def test_overlong_token_is_refused_without_decoding(communicator, user, monkeypatch):
     decode = Mock(side_effect=AssertionError("decoded"))
     monkeypatch.setattr(access_tokens.jwt_authentication, "get_validated_token", decode)
 
-    await assert_refused(communicator(**token_credentials("A" * (MAX_TOKEN_LENGTH + 1))))
+    await assert_refused(communicator(**await ws_credentials_for("A" * (MAX_TOKEN_LENGTH + 1))))
     assert decode.mock_calls == []

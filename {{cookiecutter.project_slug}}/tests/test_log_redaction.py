@@ -16,7 +16,7 @@ from uvicorn.logging import AccessFormatter
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from realtime.logging import WITHHELD, RedactCredentialsFilter, redact
+from realtime.log_redaction import WITHHELD, RedactCredentialsFilter, redact
 from tests.credentials import live_ws_credentials_for
 
 ORIGIN = "http://localhost"

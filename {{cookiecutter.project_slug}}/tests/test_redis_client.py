@@ -10,8 +10,8 @@ import pytest
 import redis
 from redis.exceptions import ResponseError
 
-from realtime.exceptions import REDIS_UNAVAILABLE
 from realtime.redis_client import SharedConnection
+from realtime.redis_outages import REDIS_UNAVAILABLE
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from tests.conftest import assert_refused
-from tests.credentials import live_ws_credentials_for, token_credentials
+from tests.subprotocol_credentials import live_ws_credentials_for, token_credentials
 
 
 async def test_handshake_is_accepted_with_chat_v1_and_never_the_token(

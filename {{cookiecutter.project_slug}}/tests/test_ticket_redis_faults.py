@@ -1,8 +1,8 @@
 """Ticket mode with its Redis unreachable: the endpoint answers 503 and tickets are refused."""
 
 from tests.conftest import assert_refused
-from tests.credentials import post_for_ticket
 from tests.live_server import free_port
+from tests.ticket_credentials import post_for_ticket
 
 OUTAGE_WARNING = "Redis unavailable"
 
@@ -46,6 +46,6 @@ async def test_ticket_is_refused_at_the_handshake(
 
     await assert_refused(communicator(**credentials))
 
-    (warning,) = outage_warnings(caplog, "realtime.handshake")
+    (warning,) = outage_warnings(caplog, "realtime.authentication")
     assert warning.startswith(f"{OUTAGE_WARNING}, refused a handshake to /ws/chat/lobby/")
     assert credentials["query"].split("=")[1] not in warning  # the ticket never reaches the log

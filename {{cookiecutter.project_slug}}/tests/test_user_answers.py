@@ -1,6 +1,6 @@
-"""Handshakes reuse a user lookup for at most a second (realtime.users): a deactivated or deleted
-user is refused at once by the process that made the change, and within MAX_AGE by every other.
-A remembered access token is refused as soon as it expires."""
+"""Handshakes reuse a user lookup for at most a second (realtime.recent_answers): a deactivated
+or deleted user is refused at once by the process that made the change, and within MAX_AGE by
+every other. A remembered access token is refused as soon as it expires."""
 
 import asyncio
 from types import SimpleNamespace
@@ -12,9 +12,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from websockets.exceptions import InvalidStatus
 
-from realtime import access_tokens, users
+from realtime import access_tokens
 from realtime.access_tokens import authenticate_access_token, jwt_authentication, leeway_seconds
-from realtime.users import MAX_AGE, RecentAnswers, recent_answers
+from realtime.recent_answers import MAX_AGE, RecentAnswers, recent_answers
 from tests.credentials import live_ws_credentials_for
 
 
@@ -35,9 +35,9 @@ class Lookups:
 
 @pytest.fixture
 def clock(monkeypatch):
-    """A fake time.monotonic for realtime.users, moved by hand."""
+    """A fake time.monotonic for realtime.recent_answers, moved by hand."""
     now = [1000.0]
-    monkeypatch.setattr(users.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr("realtime.recent_answers.time.monotonic", lambda: now[0])
     return now
 
 

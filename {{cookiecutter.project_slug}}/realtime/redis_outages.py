@@ -2,7 +2,7 @@
 
 With REDIS_URL set, the cache (tickets, throttling) and the channel layer live in Redis. While it
 is unreachable, what needs it is refused cleanly: HTTP 503 on the API (here), a refused handshake
-or a closed socket on WebSockets (realtime.handshake, realtime.consumers). The process keeps
+or a closed socket on WebSockets (realtime.authentication, realtime.consumers). The process keeps
 running, and redis-py reconnects on the next use once Redis is back.
 """
 

@@ -1,4 +1,4 @@
-"""System checks of the ticket mode (this module exists in that mode only)."""
+"""System checks of the ticket settings (this module exists in the ticket mode only)."""
 
 from django.conf import settings
 from django.core import checks

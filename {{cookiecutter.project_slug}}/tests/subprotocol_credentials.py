@@ -1,7 +1,4 @@
-"""How tests authenticate a WebSocket in this mode: the access JWT offered as a subprotocol.
-
-Credentials are keyword arguments for the `communicator` fixture and `LiveServer.websocket`.
-"""
+"""How tests authenticate in the subprotocol mode: the access JWT offered as a subprotocol."""
 
 APP_SUBPROTOCOL = "chat.v1"
 

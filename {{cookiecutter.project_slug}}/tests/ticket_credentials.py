@@ -1,7 +1,4 @@
-"""How tests authenticate a WebSocket in this mode: a ticket from the real endpoint.
-
-Credentials are keyword arguments for the `communicator` fixture and `LiveServer.websocket`.
-"""
+"""How tests authenticate a WebSocket in the ticket mode: a ticket from the real endpoint."""
 
 import json
 from dataclasses import dataclass

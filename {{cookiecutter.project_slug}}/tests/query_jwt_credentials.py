@@ -1,7 +1,4 @@
-"""How tests authenticate a WebSocket in this mode: the access JWT in the query string.
-
-Credentials are keyword arguments for the `communicator` fixture and `LiveServer.websocket`.
-"""
+"""How tests authenticate a WebSocket in the query_jwt mode: the access JWT in the query string."""
 
 
 def token_credentials(access) -> dict:

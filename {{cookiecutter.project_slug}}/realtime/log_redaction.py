@@ -6,7 +6,8 @@ Browsers cannot set headers on a WebSocket, so the credential travels in the que
 `uvicorn.access`; runserver (daphne) writes HTTP requests on `django.channels.server`. A log is
 read by more people, kept longer and copied further than a credential should be, so
 `RedactCredentialsFilter`, installed on every handler in `settings.LOGGING`, rewrites the values
-of these parameters before any handler formats the record.
+of these parameters (realtime.credentials.QUERY_PARAMETER_CREDENTIALS) before any handler
+formats the record.
 
 Parameter names are compared after percent-decoding (`?%74oken=` is `token` to the server) and
 regardless of case: `?TOKEN=` is refused at the handshake, but its value is still someone's
@@ -22,15 +23,18 @@ import re
 from collections.abc import Mapping
 from urllib.parse import unquote
 
-CREDENTIAL_PARAMS = frozenset({"token", "ticket"})
+from realtime.credentials import BEARER_SUBPROTOCOL_PREFIX, QUERY_PARAMETER_CREDENTIALS
+
 REDACTED = "[redacted]"
 WITHHELD = "[log record withheld: its text could not be checked for credentials]"
 
 # A query parameter: a name at the start of the text or after `?`, `&`, `;`, whitespace or a quote,
 # then `=` and a value that runs to the next `&`, `#`, whitespace or quote.
 PARAMETER = re.compile(r"""(?<![^?&;\s'"])([^=?&;#\s'"]+)=([^&#\s'"]+)""")
-# A token offered as a subprotocol (realtime.handshake.BEARER_SUBPROTOCOL_PREFIX), and its value.
-TOKEN_SUBPROTOCOL = re.compile(r"(access_token\.)[^,\s'\"]+", re.IGNORECASE)
+# A token offered as a bearer subprotocol, and its value.
+TOKEN_SUBPROTOCOL = re.compile(
+    rf"({re.escape(BEARER_SUBPROTOCOL_PREFIX)})[^,\s'\"]+", re.IGNORECASE
+)
 # Text without any of these cannot name a credential: skip the full scan.
 MAY_NAME_CREDENTIAL = re.compile(r"t(?:oken|icket)|%", re.IGNORECASE)
 
@@ -42,7 +46,7 @@ def redact(text: str) -> str:
         return text
 
     def replace(match: re.Match) -> str:
-        if unquote(match[1]).lower() in CREDENTIAL_PARAMS:
+        if unquote(match[1]).lower() in QUERY_PARAMETER_CREDENTIALS:
             return f"{match[1]}={REDACTED}"
         return match[0]
 

@@ -3,8 +3,8 @@
 Checking that a credential's user still exists and is active costs a database round trip (and,
 from async code, a thread hop). Handshakes come in bursts from the same users, so each process
 remembers each answer for at most MAX_AGE seconds: a user deactivated or deleted is refused by
-every process within that time, and at once by the process that made the change (the cache is
-emptied whenever a user is saved or deleted there).
+every process within that time, and at once by the process that made the change (realtime.signals
+empties the memo whenever a user is saved or deleted there).
 """
 
 import asyncio
@@ -12,11 +12,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from functools import partial
-
-from django.contrib.auth import get_user_model
-from django.core.signals import setting_changed
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 
 # The bound on how long a change to a user can go unnoticed by a handshake, in any process.
 MAX_AGE = 1.0
@@ -83,16 +78,3 @@ def forget_older_than(answers: OrderedDict, limit: float) -> None:
 
 
 recent_answers = RecentAnswers()
-
-
-@receiver(post_save, sender=get_user_model())
-@receiver(post_delete, sender=get_user_model())
-def forget_answers_when_a_user_changes(sender, **kwargs):
-    """This process sees a change to a user at once; other processes within MAX_AGE."""
-    recent_answers.clear()
-
-
-@receiver(setting_changed)
-def forget_answers_when_settings_change(**kwargs):
-    """Answers depend on settings too (SIMPLE_JWT, the user model): tests change them."""
-    recent_answers.clear()

@@ -1,0 +1,16 @@
+"""How tests authenticate a WebSocket in this project's auth mode ({{ cookiecutter.auth_mode }}).
+
+Credentials are keyword arguments for the `communicator` fixture and `LiveServer.websocket`.
+"""
+
+from tests.{{ cookiecutter.auth_mode }}_credentials import (
+    assert_live_credential_while_redis_is_down,
+    live_ws_credentials_for,
+    ws_credentials_for,
+)
+
+__all__ = [
+    "assert_live_credential_while_redis_is_down",
+    "live_ws_credentials_for",
+    "ws_credentials_for",
+]
