@@ -77,15 +77,6 @@ COMMON_FILES = [
     "realtime/views.py",
     "tests/conftest.py",
     "tests/credentials.py",
-    "tests/test_bench.py",
-    "bench/__init__.py",
-    "bench/asgi.py",
-    "bench/client.py",
-    "bench/credentials.py",
-    "bench/report.py",
-    "bench/scenarios.py",
-    "bench/server.py",
-    "bench/ws_bench.py",
 ]
 
 

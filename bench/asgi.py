@@ -1,7 +1,8 @@
-"""The app the benchmark serves: the project's, plus baseline routes under `/bench/`.
+"""The app the benchmark serves: a baked project's, plus baseline routes under `/bench/`.
 
-Only `uvicorn bench.asgi:application` serves these routes; config/asgi.py, the project's own
-entry point, never does. Every WebSocket route here passes the project's origin check, so that a
+Imported with the baked project's directory and this template's root on sys.path, in the project's
+environment (bench/server.py starts `uvicorn bench.asgi:application` so). The project itself never
+serves these routes. Every WebSocket route here passes the project's origin check, so that a
 baseline differs from the project's route by what is measured and nothing else:
 
 - `/bench/echo/`: a bare consumer that echoes each text frame, with no authentication;
@@ -66,18 +67,20 @@ class BareChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event)
 
 
-def project_auth_middleware(inner):
-    """The auth middleware object the project serves, copied, in front of `inner` instead.
-
-    Found by walking the project's WebSocket stack, so it is whichever mode was baked, configured
-    exactly as config/asgi.py configures it.
-    """
+def served_auth_middleware() -> AuthMiddleware:
+    """The auth middleware object the project serves, found by walking its WebSocket stack: it is
+    whichever mode was baked, configured exactly as config/asgi.py configures it."""
     app = project_websocket
     while not isinstance(app, AuthMiddleware):
         app = getattr(app, "application", None) or getattr(app, "inner", None)
         if app is None:
             raise LookupError("no AuthMiddleware in config.asgi's WebSocket stack")
-    middleware = copy.copy(app)
+    return app
+
+
+def project_auth_middleware(inner):
+    """The auth middleware object the project serves, copied, in front of `inner` instead."""
+    middleware = copy.copy(served_auth_middleware())
     middleware.inner = inner
     return middleware
 

@@ -1,16 +1,20 @@
-"""WebSocket benchmark: the cost of this project's auth and chat, as ratios to bare baselines
+"""WebSocket benchmark: the cost of a baked project's auth and chat, as ratios to bare baselines
 served by the same server in the same run.
 
-    uv run python bench/ws_bench.py              # the full run: a few minutes
-    uv run python bench/ws_bench.py --quick      # a few seconds, small numbers: proves it works
-    uv run python bench/ws_bench.py --url http://127.0.0.1:8000 --server-pid 1234
+It runs in the baked project's environment (its .venv, after `uv sync`), on the project given by
+--project (default: the current directory), whose auth mode it reads from the project's own auth
+middleware. From the baked project's directory:
 
-By default it starts `uvicorn bench.asgi:application` itself (one worker, 127.0.0.1, a free
-port) on a fresh SQLite database, or on DATABASE_URL when that is set, and on Redis when REDIS_URL
-is set (under a key prefix of its own, deleted afterwards); it stops the server by its pid. With
---url it targets a server already running `bench.asgi:application` (the baselines live there)
-and creates its users with manage.py in this environment, so DATABASE_URL must be the server's;
-a ticket-mode server needs a WS_TICKET_THROTTLE_RATE high enough for thousands of tickets.
+    uv run python TEMPLATE/bench/ws_bench.py              # the full run: a few minutes
+    uv run python TEMPLATE/bench/ws_bench.py --quick      # a few seconds, small numbers
+    uv run python TEMPLATE/bench/ws_bench.py --url http://127.0.0.1:8000 --server-pid 1234
+
+By default it starts `uvicorn bench.asgi:application` itself (one worker, 127.0.0.1, a free port) on
+a fresh SQLite database, or on DATABASE_URL when that is set, and on Redis when REDIS_URL is set
+(under a key prefix of its own, deleted afterwards); it stops the server by its pid. With --url it
+targets a server already running `bench.asgi:application` (the baselines live there; TEMPLATE on its
+PYTHONPATH) and creates its users with manage.py in this environment, so DATABASE_URL must be the
+server's; a ticket-mode server needs a WS_TICKET_THROTTLE_RATE high enough for thousands of tickets.
 --server-pid lets it read that server's CPU time and memory; memory is then measured on that
 warmed-up server, whose freed memory is reused, so it reads low.
 
@@ -40,13 +44,22 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-# Run as a script, Python puts bench/ first on sys.path: put the project directory there instead,
-# so that `bench.*` is imported the way the server imports bench.asgi.
+# Run as a script, Python puts bench/ first on sys.path: put the directory that holds it there
+# instead, so that `bench.*` is imported the way the server imports bench.asgi.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+try:
+    import redis  # noqa: F401
+    import websockets  # noqa: F401
+except ImportError as error:
+    sys.exit(
+        f"{error}. Run the benchmark in the baked project's environment, from its directory:\n"
+        f"    uv sync && uv run python {Path(__file__).resolve()}"
+    )
 
 from bench import scenarios  # noqa: E402
 from bench.client import Credential, Users  # noqa: E402
-from bench.credentials import AUTH_MODE, credentials_for  # noqa: E402
+from bench.credentials import MODE_BY_CREDENTIAL_PLACE, credentials_for  # noqa: E402
 from bench.report import Progress, Row, machine, median, ratios, table  # noqa: E402
 from bench.server import Environment, Server, StartedServer, raise_fd_limit  # noqa: E402
 
@@ -90,8 +103,11 @@ def bare_chat_path(room: str) -> str:
 class Benchmark:
     """Runs the scenarios in rounds and turns their samples into table rows."""
 
-    def __init__(self, server, users: Users, options, progress: Progress, fresh_server):
+    def __init__(
+        self, server, auth_mode: str, users: Users, options, progress: Progress, fresh_server
+    ):
         self.server = server
+        self.auth_mode = auth_mode
         self.users = users
         self.options = options
         self.progress = progress
@@ -100,7 +116,9 @@ class Benchmark:
 
     async def credentials(self, count: int, server=None) -> list[Credential]:
         await self.users.log_in()
-        return await credentials_for((server or self.server).http_url, self.users.tokens(count))
+        return await credentials_for(
+            self.auth_mode, (server or self.server).http_url, self.users.tokens(count)
+        )
 
     def record(self, key: str, sample: scenarios.Sample) -> None:
         self.samples.setdefault(key, []).append(sample)
@@ -108,7 +126,7 @@ class Benchmark:
     async def run(self) -> list[Row]:
         await self.users.log_in()
         connects = ["connect.noauth", "connect.auth", "connect.chat"]
-        if AUTH_MODE == "ticket":
+        if self.auth_mode == "ticket":
             connects.append("ticket_flow")
         for number in range(self.options.rounds):
             round_name = f"round {number + 1}/{self.options.rounds}"
@@ -199,7 +217,7 @@ class Benchmark:
             ("connect.noauth", "connect+echo+close: no auth (baseline)", None, ""),
             (
                 "connect.auth",
-                f"connect+echo+close: {AUTH_MODE} auth, same consumer",
+                f"connect+echo+close: {self.auth_mode} auth, same consumer",
                 "connect.noauth",
                 ">= 0.85x",
             ),
@@ -279,6 +297,12 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.partition("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=Path.cwd(),
+        help="the baked project's directory, default the current one",
+    )
     parser.add_argument("--quick", action="store_true", help="small numbers: a few seconds (CI)")
     parser.add_argument("--url", help="a server already running bench.asgi:application")
     parser.add_argument("--server-pid", type=int, help="its pid, to read CPU time and RSS")
@@ -289,6 +313,9 @@ def parse_args(argv=None):
     parser.add_argument("--server-log", type=Path, help="append the started servers' output here")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     options = parser.parse_args(argv)
+    options.project = options.project.resolve()
+    if not (options.project / "manage.py").is_file():
+        parser.error(f"{options.project} is not a baked project: it has no manage.py (--project)")
     for name, value in (QUICK if options.quick else FULL).items():
         if getattr(options, name) is None:
             setattr(options, name, value)
@@ -314,11 +341,15 @@ def main(argv=None) -> None:
     users = {f"bench-{run_id}-{i}": password for i in range(options.users)}
     database_url = "" if options.url else os.environ.get("DATABASE_URL")
     progress.start("preparing the database and users", 1)
-    with Environment(users, database_url) as environment:
+    with Environment(options.project, users, database_url) as environment:
+        auth_mode = MODE_BY_CREDENTIAL_PLACE[environment.credential_place()]
 
         def started_server():
             return StartedServer(
-                environment.server_env(), options.server_log_level, options.server_log
+                options.project,
+                environment.server_env(),
+                options.server_log_level,
+                options.server_log,
             )
 
         if options.url:
@@ -328,7 +359,7 @@ def main(argv=None) -> None:
             server_context, fresh_server = started_server(), started_server
         with server_context as server:
             benchmark = Benchmark(
-                server, Users(server.http_url, users), options, progress, fresh_server
+                server, auth_mode, Users(server.http_url, users), options, progress, fresh_server
             )
             rows = run(benchmark.run())
     print_report(rows, benchmark, options, fd_limit)
@@ -346,7 +377,9 @@ def run(coroutine):
 
 def print_report(rows, benchmark, options, fd_limit) -> None:
     about = machine()
-    print(f"WebSocket benchmark, auth mode {AUTH_MODE}: {describe_services(options)}")
+    mode = benchmark.auth_mode
+    print(f"WebSocket benchmark of {options.project.name}, auth mode {mode}: ", end="")
+    print(describe_services(options))
     for name, value in about.items():
         print(f"  {name}: {value}")
     print(
@@ -380,7 +413,7 @@ def print_report(rows, benchmark, options, fd_limit) -> None:
     if options.json:
         options.json.write_text(
             json.dumps(
-                {"mode": AUTH_MODE, "machine": about, "rows": [vars(row) for row in rows]},
+                {"mode": mode, "machine": about, "rows": [vars(row) for row in rows]},
                 indent=2,
             )
         )

@@ -9,8 +9,13 @@ import asyncio
 
 from bench.client import Credential, HttpConnection
 
-# The mode this project was generated with.
-AUTH_MODE = "{{ cookiecutter.auth_mode }}"
+# The auth mode whose middleware takes its credential from each place (the `place` of the baked
+# project's realtime.credentials.CredentialSource: a query parameter, or the bearer subprotocol).
+MODE_BY_CREDENTIAL_PLACE = {
+    "ticket": "ticket",
+    "token": "query_jwt",
+    "access_token.": "subprotocol",
+}
 # Parallel HTTP connections when fetching many tickets before a measurement.
 TICKET_FETCHERS = 8
 
@@ -53,6 +58,6 @@ CREDENTIALS = {
 }
 
 
-async def credentials_for(http_url: str, tokens: list[str]) -> list[Credential]:
-    """One credential per access token, in the way this project's mode expects."""
-    return await CREDENTIALS[AUTH_MODE](http_url, tokens)
+async def credentials_for(auth_mode: str, http_url: str, tokens: list[str]) -> list[Credential]:
+    """One credential per access token, in the way a project baked with `auth_mode` expects."""
+    return await CREDENTIALS[auth_mode](http_url, tokens)

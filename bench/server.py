@@ -1,5 +1,9 @@
 """The server under test: started here (uvicorn, one worker, 127.0.0.1) or already running.
 
+Its processes (the server, manage.py) run in the baked project's directory, with this process's
+interpreter (the project's environment) and the directory that holds the `bench` package on
+PYTHONPATH, so that they import both the project's `config` and `bench.asgi`.
+
 A started server gets a fresh, migrated SQLite database of its own (or the DATABASE_URL given),
 Redis when REDIS_URL is set (under a key prefix of its own, deleted afterwards), and is stopped by
 its pid. Its CPU time and RSS are read from /proc.
@@ -20,7 +24,8 @@ from pathlib import Path
 
 import redis
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+# The directory that holds the `bench` package: the template's root.
+BENCH_ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -33,6 +38,11 @@ password = make_password({password!r})  # hashed once: hashing is slow by design
 for name in {names!r}:
     User._default_manager.update_or_create(username=name, defaults=dict(password=password))
 """
+# Run the same way: which credential place the project's auth middleware reads.
+PRINT_CREDENTIAL_PLACE = """
+from bench.asgi import served_auth_middleware
+print(served_auth_middleware().credential.place)
+"""
 DELETE_USERS = """
 from django.contrib.auth import get_user_model
 get_user_model()._default_manager.filter(username__in={names!r}).delete()
@@ -44,6 +54,12 @@ def raise_fd_limit() -> int:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
+
+
+def with_bench_on_path(env) -> dict[str, str]:
+    """`env` with BENCH_ROOT first on PYTHONPATH."""
+    paths = [str(BENCH_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def free_port() -> int:
@@ -82,8 +98,11 @@ class Server:
 class StartedServer(Server):
     """`uvicorn bench.asgi:application` in a subprocess; a context manager that stops it."""
 
-    def __init__(self, env: dict[str, str], log_level: str, log_path: Path | None = None):
+    def __init__(
+        self, project: Path, env: dict[str, str], log_level: str, log_path: Path | None = None
+    ):
         super().__init__(f"http://127.0.0.1:{free_port()}", None)
+        self.project = project
         self.env = env
         self.log_level = log_level
         self.log_path = log_path  # None: a temporary file, shown only if the server fails to start
@@ -97,9 +116,9 @@ class StartedServer(Server):
             "--no-access-log",
         ]
         self.log = self.log_path.open("a+b") if self.log_path else tempfile.TemporaryFile()
-        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+        self.process = subprocess.Popen(
             command,
-            cwd=PROJECT_DIR,
+            cwd=self.project,
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -147,12 +166,13 @@ class Environment:
     users; the Redis keys under its prefix).
     """
 
-    def __init__(self, users: dict[str, str], database_url: str | None):
+    def __init__(self, project: Path, users: dict[str, str], database_url: str | None):
+        self.project = project
         self.users = users
         self.database_url = database_url
         self.ambient = database_url == ""
         self.redis_url = os.environ.get("REDIS_URL", "")
-        base_prefix = os.environ.get("REDIS_KEY_PREFIX", PROJECT_DIR.name)
+        base_prefix = os.environ.get("REDIS_KEY_PREFIX", project.name)
         self.redis_key_prefix = f"{base_prefix}:bench-{secrets.token_hex(6)}"
         # One key for every server started: tokens from one are valid on the next.
         self.secret_key = os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
@@ -182,7 +202,7 @@ class Environment:
 
     def server_env(self) -> dict[str, str]:
         env = {
-            **os.environ,
+            **with_bench_on_path(os.environ),
             "DJANGO_ENV_FILE": "",  # the environment only, never a developer's .env
             "DJANGO_DEBUG": "off",
             "DJANGO_SECURE_SSL_REDIRECT": "off",  # plain HTTP on loopback
@@ -198,17 +218,25 @@ class Environment:
             env["REDIS_KEY_PREFIX"] = self.redis_key_prefix
         return env
 
-    def manage(self, *args: str) -> None:
-        subprocess.run(  # noqa: S603 (our own interpreter and arguments)
+    def manage(self, *args: str) -> str:
+        """Run manage.py in the project; its standard output."""
+        result = subprocess.run(
             [sys.executable, "manage.py", *args],
-            cwd=PROJECT_DIR,
-            env=os.environ if self.ambient else self.server_env(),
-            check=True,
+            cwd=self.project,
+            env=with_bench_on_path(os.environ) if self.ambient else self.server_env(),
             capture_output=True,
+            text=True,
         )
+        if result.returncode:
+            raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stdout}{result.stderr}")
+        return result.stdout
 
-    def manage_shell(self, code: str) -> None:
-        self.manage("shell", "-c", code)
+    def manage_shell(self, code: str) -> str:
+        return self.manage("shell", "-c", code)
+
+    def credential_place(self) -> str:
+        """Where the project's auth middleware takes a handshake's credential from."""
+        return self.manage_shell(PRINT_CREDENTIAL_PLACE).strip().splitlines()[-1]
 
 
 def delete_redis_keys(url: str, prefix: str) -> None:
