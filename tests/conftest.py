@@ -69,6 +69,8 @@ def project(bake, variant):
 SLOWEST_FIRST = [
     "test_suite_passes_on_redis_and_postgresql",
     "test_suite_passes_on_embedded_defaults",
+    "test_quick_benchmark_reports_every_scenario",
+    "test_quick_benchmark_on_redis",
     "test_readme_quick_start_serves_on_an_empty_machine",
 ]
 

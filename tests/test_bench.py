@@ -1,0 +1,99 @@
+"""The benchmark (bench/ws_bench.py) runs to its end in quick mode against baked projects, in
+their own environments, and reports every scenario without a single failure or lost message.
+
+Whether it works, not how fast anything is: a timed assertion would fail on a busy machine and
+prove nothing. The numbers come from full runs (bench/README.md).
+"""
+
+import json
+import math
+import os
+import secrets
+import subprocess
+
+import pytest
+
+from tests.conftest import TEMPLATE_DIR, services_required
+from tests.test_generated import UV, project_env, uv_sync
+
+BENCH = TEMPLATE_DIR / "bench" / "ws_bench.py"
+
+
+def scenarios(mode):
+    return [
+        "connect.noauth",
+        "connect.auth",
+        "connect.chat",
+        *(["ticket_flow"] if mode == "ticket" else []),
+        "burst.noauth",
+        "burst.chat",
+        "fanout.bare",
+        "fanout.chat",
+        "memory.noauth",
+        "memory.chat",
+    ]
+
+
+def run_quick_benchmark(project, results_file, **env):
+    """ws_bench.py --quick from the baked project's directory, in its environment, as the
+    template's README says to run it."""
+    return subprocess.run(
+        [UV, "run", "--no-sync", "python", str(BENCH), "--quick", "--json", str(results_file)],
+        cwd=project,
+        env=project_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def assert_reports_every_scenario(result, results_file, mode):
+    assert result.returncode == 0, (result.stdout + result.stderr)[-8000:]
+    assert "round 2/2" in result.stderr  # the progress display
+    assert f"auth mode {mode}:" in result.stdout  # read from the project's own middleware
+    for line in ("cpu:", "python:", "packages: django"):
+        assert line in result.stdout
+    results = json.loads(results_file.read_text())
+    assert results["mode"] == mode
+    rows = {row["key"]: row for row in results["rows"]}
+    assert list(rows) == scenarios(mode)
+    for row in rows.values():
+        assert row["label"] in result.stdout
+        # No refused handshake, no error, no chat message lost ("messages not delivered").
+        assert row["failures"] == "", row
+        numbers = [row[name] for name in ("value", "ratio", "cpu_ms", "cpu_ratio")]
+        assert row["value"] is not None, row
+        assert all(math.isfinite(x) and x > 0 for x in numbers if x is not None), row
+
+
+@pytest.mark.parametrize("mode", ["ticket", "query_jwt"])
+def test_quick_benchmark_reports_every_scenario(bake, mode, tmp_path):
+    project = bake(mode, to_run=True)
+    uv_sync(project)
+    results_file = tmp_path / "results.json"
+
+    result = run_quick_benchmark(project, results_file)
+
+    assert "embedded (InMemoryChannelLayer, LocMemCache)" in result.stdout, result.stderr[-4000:]
+    assert_reports_every_scenario(result, results_file, mode)
+
+
+def test_quick_benchmark_on_redis(bake, tmp_path):
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        message = "set REDIS_URL to run the benchmark on Redis"
+        if services_required():
+            pytest.fail(f"{message} (REQUIRE_SERVICES is set)")
+        pytest.skip(message)
+    project = bake("ticket", to_run=True)
+    uv_sync(project)
+    results_file = tmp_path / "results.json"
+
+    # Its keys under a prefix of this run's, which the benchmark deletes when it is done.
+    prefix = f"tpl-bench-{secrets.token_hex(4)}"
+    result = run_quick_benchmark(
+        project, results_file, REDIS_URL=redis_url, REDIS_KEY_PREFIX=prefix
+    )
+
+    assert "Redis (RedisChannelLayer, RedisCache)" in result.stdout, result.stderr[-4000:]
+    assert_reports_every_scenario(result, results_file, "ticket")
