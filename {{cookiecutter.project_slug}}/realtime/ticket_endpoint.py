@@ -2,10 +2,9 @@
 
 A ticket-mode client buys a ticket before every connect, so this endpoint is on the path of every
 socket. It is a Channels HTTP consumer that config/asgi.py routes ahead of Django, and it runs on
-the event loop. Through Django's ASGI handler it cost the server CPU of about ten handshakes
-(bench/ws_bench.py): Django runs each middleware hook and request signal in a thread made for
-the request (asgiref's ThreadSensitiveContext), and DRF's view, its throttle and its user lookup
-are synchronous too.
+the event loop: Django's ASGI handler runs each middleware hook and request signal in a thread
+made for the request (asgiref's ThreadSensitiveContext), and DRF's view, its throttle and its user
+lookup are synchronous too.
 
 It answers as the Django stack would, with Django's and simplejwt's own parts:
 - a Host header outside ALLOWED_HOSTS is refused (HttpRequest.get_host), 400;
