@@ -34,7 +34,7 @@ UV = os.environ.get("UV") or shutil.which("uv") or "uv"
 
 
 # PYTHONDONTWRITEBYTECODE (set in this project's machines' environment) would make each of the ~30
-# Python processes that a suite starts (servers, manage.py, the benchmark) compile Django and the
+# Python processes that a suite or the benchmark starts (servers, manage.py) compile Django and the
 # rest from source again: ~1.5 s of CPU each. The bytecode goes into the throwaway bake.
 NOT_PASSED_ON = ("PYTHONDONTWRITEBYTECODE",)
 
