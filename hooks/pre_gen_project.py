@@ -26,6 +26,7 @@ RESERVED = {
     "rest_framework_simplejwt",
     "test",
     "tests",
+    "users",
     "uvicorn",
     "websockets",
 }

@@ -75,6 +75,11 @@ COMMON_FILES = [
     "realtime/routing.py",
     "realtime/signals.py",
     "realtime/views.py",
+    "users/admin.py",
+    "users/apps.py",
+    "users/migrations/0001_initial.py",
+    "users/models.py",
+    "tests/test_users.py",
     "tests/conftest.py",
     "tests/credentials.py",
 ]
