@@ -1,14 +1,13 @@
 """One Redis connection per event loop (in a server process: one), on the Redis of Django's default
 cache, that every task uses at once: the tickets' hot path.
 
-Django's RedisCache builds a new connection pool for every task context (Django ticket #35651),
-so under ASGI each use opens a new TCP connection to Redis. redis-py's asyncio pool keeps its
-connections, but lends each to one command at a time: every command pays for a checkout, a task
-for its write timeout, and a wake-up of its own for its reply. That cost a ticket handshake more
-server CPU than the Redis round trip itself. Here concurrent commands share one connection
-(pipelining): each is written as soon as it is issued, Redis answers in order, and one read
-often brings the replies of several handshakes. redis-py still connects, authenticates, encodes
-commands and parses replies.
+Concurrent commands share the connection (pipelining): each is written as soon as it is issued,
+Redis answers in order, and one read often brings the replies of several handshakes. redis-py
+still connects, authenticates, encodes commands and parses replies; the connection's stream
+writer is used directly (redis-py pinned to 8.x) because send_packed_command disconnects when its
+caller is cancelled. Measured reason: a GETDEL costs about 22 µs of process CPU here against 94 to
+122 µs through redis-py's asyncio pools, which lend each command its own connection, timeout task
+and wake-up (50 concurrent callers; the template's bench/README.md has the A/B).
 """
 
 import asyncio
@@ -136,12 +135,24 @@ class SharedConnection:
         connection = pipe.connection
         packed = pack(connection)  # a command redis-py cannot encode fails here, alone
         replies = pipe.expect(count)
+        # Written here, not by redis-py's send_packed_command: that one disconnects on any
+        # BaseException, so a caller cancelled while it waits for flow control would break the
+        # connection under every command in flight on it.
+        writer = connection._writer
         try:
-            # Connected (expect() checked), so redis-py writes before its first await: commands go
-            # out in the order their replies are expected. Only flow control (drain) may wait.
-            await connection.send_packed_command(packed, check_health=False)
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            pipe.fail(error)  # and so does everything else sent on this connection
+            # Buffered in order, before any await: commands go out in the order their replies
+            # are expected. Only flow control (drain) may wait.
+            writer.writelines(packed)
+            await writer.drain()
+        except asyncio.CancelledError:
+            # The command is in the transport's buffer and will be sent all the same; its reply
+            # is read and dropped. The connection stays.
+            for reply in replies:
+                reply.cancel()
+            raise
+        except OSError as error:
+            # and so does everything else sent on this connection
+            pipe.fail(RedisConnectionError(f"Error while writing to {self.address}: {error!r}"))
         return replies
 
     async def open_pipe(self) -> "_Pipe":

@@ -3,6 +3,8 @@ connection, each answered with its own reply; when Redis fails, the commands fai
 next one connects anew."""
 
 import asyncio
+import os
+import signal
 import socket
 import time
 
@@ -130,3 +132,44 @@ def connections_waiting(listening: socket.socket) -> int:
             return count
         connection.close()
         count += 1
+
+
+async def test_a_caller_cancelled_while_its_write_waits_for_the_socket_spoils_no_other(
+    throwaway_redis,
+):
+    """Redis frozen (SIGSTOP) so the socket's buffers fill: the commands issued then wait in their
+    write (flow control). One caller is cancelled there; once Redis reads again, every other
+    command gets its own reply, on the same connection."""
+    shared = SharedConnection(throwaway_redis.url, socket_connect_timeout=1, socket_timeout=30)
+    client_id = await shared.execute("CLIENT", "ID")
+    pipe = shared.pipe
+    transport = pipe.connection._writer.transport
+    big = b"x" * (32 * 1024 * 1024)  # far more than the kernel's buffers on loopback hold
+    pid = throwaway_redis.process.pid
+
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        first = asyncio.ensure_future(shared.execute("SET", "big", big))
+        await asyncio.sleep(0.1)
+        assert transport.get_write_buffer_size() > 0  # the kernel took what it could; no more
+        calls = [asyncio.ensure_future(shared.execute("SET", f"k{i}", f"v{i}")) for i in range(5)]
+        await asyncio.sleep(0.1)
+        assert not first.done() and not any(call.done() for call in calls)  # all in drain()
+
+        calls[2].cancel()  # its command is already in the transport's buffer
+        await asyncio.sleep(0.1)
+        assert calls[2].cancelled()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    others = [first, *calls[:2], *calls[3:]]
+    async with asyncio.timeout(10):
+        results = await asyncio.gather(*others, return_exceptions=True)
+    assert results == [b"OK"] * 5, [f"{type(r).__name__}: {r}" for r in results]
+    assert shared.pipe is pipe and not pipe.broken
+    assert await shared.execute("CLIENT", "ID") == client_id  # never reconnected
+    # The cancelled SET had been handed to the transport, so it was sent all the same: once.
+    values = await shared.execute_many(*(("GET", f"k{i}") for i in range(5)))
+    assert values == [f"v{i}".encode() for i in range(5)]
+    assert await shared.execute("STRLEN", "big") == len(big)
+    await shared.aclose()
