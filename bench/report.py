@@ -94,6 +94,7 @@ class Row:
     cpu_ms: float | None = None  # server CPU ms per operation, median
     cpu_ratio: float | None = None
     failures: str = ""
+    lost: int | None = None  # messages lost, over every round; None where nothing is sent
 
     def numbers(self) -> list[float]:
         return [x for x in (self.value, self.ratio, self.cpu_ms, self.cpu_ratio) if x is not None]
@@ -123,6 +124,7 @@ def table(rows: list[Row]) -> str:
         "scenario",
         "median",
         "unit",
+        "lost",
         "ratio",
         "target",
         "srv CPU ms/op",
@@ -134,6 +136,7 @@ def table(rows: list[Row]) -> str:
             row.label,
             fmt(row.value),
             row.unit,
+            "-" if row.lost is None else str(row.lost),
             fmt(row.ratio, "x"),
             row.target,
             fmt(row.cpu_ms),
@@ -143,7 +146,7 @@ def table(rows: list[Row]) -> str:
         for row in rows
     ]
     widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
-    left = {0, 2, 4, 7}
+    left = {0, 2, 5, 8}
 
     def render(cells):
         return "  ".join(

@@ -26,12 +26,17 @@ median of the per-round ratios to its baseline:
   auth mode alone; credentials such as tickets are fetched before the clock starts); the
   project's chat route (auth, session and room groups); in the ticket mode, the full ticket flow
   (POST /api/ws-ticket/ + connect), whose server CPU is compared to the no-auth handshake's.
-- `--burst` simultaneous connects, on the baseline and on the chat route: errors by kind.
-- chat fan-out: `--fanout-sockets` sockets in one room, `--fanout-messages` messages, until all
-  are delivered; the project's ChatConsumer against a bare Channels consumer doing the same
-  group_send through the same channel layer.
+- `--burst` simultaneous connects, on the baseline and on the chat route, each socket then sending
+  one message and waiting for it to come back: errors by kind, messages lost.
+- chat fan-out: `--fanout-sockets` sockets in one room, `--fanout-messages` messages sent as fast
+  as the client can, until all are delivered or none arrives for a while; the project's
+  ChatConsumer against a bare Channels consumer doing the same group_send through the same
+  channel layer.
 - memory: server RSS per idle open socket, `--memory-sockets` of them, authenticated chat
   sockets against bare echo sockets, each on a freshly started server.
+
+Every message a scenario sent and did not get back is counted in the "lost" column; a run in
+which any scenario lost a message ends with exit status 1 and says which.
 """
 
 import argparse
@@ -172,7 +177,8 @@ class Benchmark:
             urls = [base + chat_path(f"bench-{i % ROOMS}") for i in range(count)]
             credentials = await self.credentials(count)
         progress = self.progress.start(f"{round_name} {key}", count)
-        return await scenarios.burst(self.server, urls, credentials, progress)
+        chat = key == "burst.chat"
+        return await scenarios.burst(self.server, urls, credentials, progress, chat)
 
     async def fan_out(self, key: str, round_name: str, number: int) -> scenarios.Sample:
         count, messages = self.options.fanout_sockets, self.options.fanout_messages
@@ -184,9 +190,7 @@ class Benchmark:
             urls = [self.server.ws_url + chat_path(room)] * count
             make_credentials = self.credentials
         progress = self.progress.start(f"{round_name} {key}", messages)
-        return await scenarios.fan_out(
-            self.server, urls, make_credentials, messages, window=20, progress=progress
-        )
+        return await scenarios.fan_out(self.server, urls, make_credentials, messages, progress)
 
     async def memory(self, key: str) -> scenarios.Sample:
         count = self.options.memory_sockets
@@ -261,6 +265,7 @@ def rate_row(key, label, samples, baselines=None, target="") -> Row:
         target=target,
         cpu_ms=median(cpu),
         failures=failures_text(samples),
+        lost=sum(sample.lost for sample in samples),
     )
     if baselines is not None:
         row.ratio = median(ratios(rates, [sample.per_second for sample in baselines]))
@@ -363,6 +368,11 @@ def main(argv=None) -> None:
             )
             rows = run(benchmark.run())
     print_report(rows, benchmark, options, fd_limit)
+    losing = [row for row in rows if row.lost]
+    if losing:
+        for row in losing:
+            print(f"FAILED: {row.label} lost {row.lost} messages", file=sys.stderr)
+        sys.exit(1)
 
 
 def run(coroutine):

@@ -50,6 +50,7 @@ def run_quick_benchmark(project, results_file, **env):
 def assert_reports_every_scenario(result, results_file, mode):
     assert result.returncode == 0, (result.stdout + result.stderr)[-8000:]
     assert "round 2/2" in result.stderr  # the progress display
+    assert "lost" in result.stdout.split("---")[0]  # the table's column
     assert f"auth mode {mode}:" in result.stdout  # read from the project's own middleware
     for line in ("cpu:", "python:", "packages: django"):
         assert line in result.stdout
@@ -59,8 +60,10 @@ def assert_reports_every_scenario(result, results_file, mode):
     assert list(rows) == scenarios(mode)
     for row in rows.values():
         assert row["label"] in result.stdout
-        # No refused handshake, no error, no chat message lost ("messages not delivered").
+        # No refused handshake, no error, and no message lost: every scenario that sends counts
+        # its losses ("lost" column; memory rows send nothing).
         assert row["failures"] == "", row
+        assert row["lost"] == (None if row["key"].startswith("memory") else 0), row
         numbers = [row[name] for name in ("value", "ratio", "cpu_ms", "cpu_ratio")]
         assert row["value"] is not None, row
         assert all(math.isfinite(x) and x > 0 for x in numbers if x is not None), row

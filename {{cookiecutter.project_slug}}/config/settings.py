@@ -163,6 +163,11 @@ else:
         },
     }
 
+# Seconds a channel-layer call may take (joining a group, a chat message, a logout's broadcast):
+# past it, a handshake is refused, an open socket closes with 1013, an API request gets a 503. The
+# layer's reads of idle channels are not bounded (realtime/redis_outages.py).
+CHANNEL_LAYER_TIMEOUT = env.float("CHANNEL_LAYER_TIMEOUT", default=3.0)
+
 REST_FRAMEWORK = {
     # Bearer JWTs only: a session cookie does not authenticate the API (no CSRF surface).
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -11,7 +11,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from realtime.access_tokens import authenticate_access_token, leeway_seconds
 from realtime.close_codes import AUTH_FAILED, LOGGED_OUT, TOKEN_EXPIRED, TRY_AGAIN_LATER
 from realtime.dispatch import LoopDispatchMixin
-from realtime.redis_outages import REDIS_UNAVAILABLE
+from realtime.redis_outages import REDIS_UNAVAILABLE, DeadlineLayer
 from realtime.revocation import user_group
 
 logger = logging.getLogger(__name__)
@@ -34,8 +34,10 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
     before the channel layer's group_expiry forgets them (channels-redis: a day by default). It is
     cancelled on disconnect. Subclasses join groups with `join_group`, accept with
     `offered_subprotocol()`, and get each other JSON object frame in `receive_json`. When the
-    channel layer's Redis is unreachable, a handshake is refused (HTTP 403) and an open socket
-    closes with 1013; each logs one warning, and the server process carries on.
+    channel layer's Redis is unreachable, or does not answer a call within CHANNEL_LAYER_TIMEOUT
+    seconds (every call but the layer's idle `receive` has that deadline: DeadlineLayer), a
+    handshake is refused (HTTP 403) and an open socket closes with 1013; each logs one warning,
+    and the server process carries on.
 
     Handlers run on the event loop with no thread hop first (LoopDispatchMixin), also for each
     chat message delivered: subclasses reach the database through database_sync_to_async only.
@@ -44,6 +46,16 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
     client_gone = False
     # The application subprotocol this consumer speaks, accepted when the client offers it.
     subprotocol = None
+    _channel_layer = None
+
+    @property
+    def channel_layer(self):
+        return self._channel_layer
+
+    @channel_layer.setter
+    def channel_layer(self, layer):
+        # Channels sets it, then calls new_channel() on it: that call gets its deadline too.
+        self._channel_layer = None if layer is None else DeadlineLayer(layer)
 
     async def __call__(self, scope, receive, send):
         # Every channel-layer call (join, the layer's receive loop, send, leave) runs under here.
@@ -52,6 +64,8 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
         except REDIS_UNAVAILABLE as error:
             logger.warning("Redis unavailable, closed %s: %s", scope["path"], error)
             if not self.client_gone:
+                # Channels stores `send` only after new_channel(), which may be what failed.
+                self.base_send = send
                 # Before accept(), a close refuses the handshake with HTTP 403.
                 await self.close(*TRY_AGAIN_LATER)
 

@@ -1,13 +1,23 @@
-"""Redis outages: which errors mean Redis is unreachable, and how the REST API answers them.
+"""Redis outages: which errors mean Redis is unreachable, how long a channel-layer call may wait,
+and how the REST API answers them.
 
 With REDIS_URL set, the cache (tickets, throttling) and the channel layer live in Redis. While it
 is unreachable, what needs it is refused cleanly: HTTP 503 on the API (here), a refused handshake
 or a closed socket on WebSockets (realtime.authentication, realtime.consumers). The process keeps
 running, and redis-py reconnects on the next use once Redis is back.
+
+A Redis that accepts connections but does not answer (frozen, overloaded, a network that drops
+packets) would hang the channel layer, whose connections have no read timeout so that its idle
+reads live on. So every channel-layer call but `receive` gets a deadline of its own,
+CHANNEL_LAYER_TIMEOUT seconds (`within_deadline`, `DeadlineLayer`), and when it passes raises
+redis-py's TimeoutError, one of REDIS_UNAVAILABLE: the outage handling above applies.
 """
 
+import asyncio
+import functools
 import logging
 
+from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import status
@@ -22,6 +32,42 @@ REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 
 # How long a client refused for a Redis outage is asked to wait before retrying.
 RETRY_AFTER_SECONDS = 5
+
+
+# What a channel layer may be asked, each with a deadline; `receive` waits for as long as it takes.
+BOUNDED_LAYER_CALLS = frozenset({"new_channel", "send", "group_add", "group_discard", "group_send"})
+
+
+async def within_deadline(awaitable):
+    """Await a channel-layer call; past CHANNEL_LAYER_TIMEOUT seconds, cancel it and raise
+    redis-py's TimeoutError."""
+    seconds = settings.CHANNEL_LAYER_TIMEOUT
+    try:
+        async with asyncio.timeout(seconds) as deadline:
+            return await awaitable
+    except TimeoutError:
+        if not deadline.expired():
+            raise  # a timeout of the call's own, not this deadline
+        raise RedisTimeoutError(f"the channel layer did not answer within {seconds} s") from None
+
+
+class DeadlineLayer:
+    """A channel layer whose calls in BOUNDED_LAYER_CALLS each end `within_deadline`; everything
+    else (receive, attributes such as group_expiry) is the layer's own."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __getattr__(self, name):
+        attribute = getattr(self.layer, name)
+        if name not in BOUNDED_LAYER_CALLS:
+            return attribute
+
+        @functools.wraps(attribute)
+        async def bounded(*args, **kwargs):
+            return await within_deadline(attribute(*args, **kwargs))
+
+        return bounded
 
 
 class ServiceUnavailable(APIException):

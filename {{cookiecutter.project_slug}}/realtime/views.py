@@ -1,11 +1,18 @@
 """The project's own REST endpoints (simplejwt provides the token and refresh views)."""
 
+import logging
+
 from asgiref.sync import async_to_sync
+from rest_framework import status
+from rest_framework.response import Response
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenBlacklistView
 
+from realtime.redis_outages import REDIS_UNAVAILABLE, RETRY_AFTER_SECONDS
 from realtime.revocation import revoke_sessions
+
+logger = logging.getLogger(__name__)
 
 
 class LogoutView(TokenBlacklistView):
@@ -14,11 +21,29 @@ class LogoutView(TokenBlacklistView):
     simplejwt's blacklist view checks and blacklists the refresh token (401 if it is invalid or
     already blacklisted); holding the refresh token is the proof of identity. Access tokens stay
     valid until they expire, as everywhere with stateless JWTs: keep them short-lived.
+
+    The blacklist is written first, in the database. When the channel layer cannot broadcast the
+    revocation within CHANNEL_LAYER_TIMEOUT (Redis down or not answering), the answer is 503 with
+    Retry-After, whose detail says that the refresh token is revoked but live sockets may stay open
+    until their access tokens expire: the logout did not do all it promises, so it does not answer
+    200. Sending the same refresh token again gets 401 (it is blacklisted already).
     """
 
     def post(self, request, *args, **kwargs):
         response = super().post(request, *args, **kwargs)
         # Verified and blacklisted just above: read its user without checking it again.
         refresh = RefreshToken(request.data["refresh"], verify=False)
-        async_to_sync(revoke_sessions)(refresh[api_settings.USER_ID_CLAIM])
+        try:
+            async_to_sync(revoke_sessions)(refresh[api_settings.USER_ID_CLAIM])
+        except REDIS_UNAVAILABLE as error:
+            logger.warning("Redis unavailable, logout could not close live sockets: %s", error)
+            detail = (
+                "The refresh token is revoked, but live sockets could not be closed now; they "
+                "close when their access tokens expire."
+            )
+            return Response(
+                {"detail": detail, "code": "sockets_not_closed"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         return response

@@ -266,6 +266,7 @@ def test_client_stops_after_two_refused_handshakes_in_a_row(demo_server, open_de
         (4401, "token_expired", "open"),
         (4429, "", "open"),
         (1013, "", "open"),
+        (1012, "", "open"),
     ],
 )
 def test_client_acts_on_the_close_code(open_demo, code, reason, then):
@@ -372,3 +373,47 @@ def test_demo_page_is_served_in_development_only(server_process):
 
     for path in ("/", "/static/realtime/client.js"):
         assert get(f"{production.http_url}{path}")[0] == 404
+
+
+# Keeps the detail of every "state" event the page's client dispatches: the reason of a
+# "reconnecting" state names the delay the client chose.
+RECORD_STATES = """
+const dispatch = EventTarget.prototype.dispatchEvent;
+window.recordedStates = [];
+EventTarget.prototype.dispatchEvent = function (event) {
+  if (event.type === "state") window.recordedStates.push(event.detail);
+  return dispatch.call(this, event);
+};
+"""
+RESTART_RETRY = re.compile(r"1012 service restart; retrying in (\d+\.\d) s")
+
+
+def test_client_reconnects_at_once_on_1012_even_after_failures(open_demo):
+    """After three lost connections in a row the backoff has grown to 2 to 4 s; a server restart
+    (1012) is no failure: the client comes back within DEFAULTS.restartJitterMs (1 s)."""
+    sockets = []
+
+    def pass_through(websocket):
+        sockets.append(websocket)
+        websocket.connect_to_server()
+
+    alice = open_demo(route=pass_through, init_script=RECORD_STATES)
+    alice.sign_in("alice")
+    expect(alice.state).to_have_text("open")
+    for lost in range(3):
+        sockets[-1].close(code=1001)  # going away, each socket short of stableAfterMs
+        expect(alice.closes).to_have_count(lost + 1)
+        expect(alice.state).to_have_text("open", timeout=10_000)
+
+    sockets[-1].close(code=1012)
+    expect(alice.closes).to_have_count(4)
+    expect(alice.state).to_have_text("open", timeout=10_000)
+
+    reasons = [state["reason"] for state in alice.page.evaluate("window.recordedStates")]
+    delays = [float(match[1]) for reason in reasons if (match := RESTART_RETRY.search(reason))]
+    assert len(delays) == 1, reasons
+    assert delays[0] <= 1.0, reasons
+    assert len(sockets) == 5
+    alice.say("back after the restart")
+    expect(alice.messages).to_contain_text("alice: back after the restart")
+    assert alice.errors == []

@@ -12,7 +12,8 @@
  *   ("query_jwt"), or the access token offered as the subprotocol `access_token.<jwt>`
  *   ("subprotocol"). Every socket offers the application subprotocol (`chat.v1`) too.
  * - Reconnects by itself with exponential backoff and jitter, and stops when a close means that
- *   the credentials are bad.
+ *   the credentials are bad. A server restarting (1012) is no failure: it reconnects at once,
+ *   within `restartJitterMs`, so that the restarted server's clients do not all arrive together.
  *
  * Events (it is an EventTarget; each event's `detail`):
  * - "state": {state, reason}; state is one of STATES.
@@ -74,6 +75,7 @@ export const DEFAULTS = {
   maxDelayMs: 30_000,
   stableAfterMs: 10_000, // a socket open this long resets the backoff; one that flaps does not
   slowDownMs: 5_000, // at least this long after 4429 or 1013
+  restartJitterMs: 1_000, // after 1012 (server restart), reconnect within this long, at random
   maxRefusals: 2, // sockets in a row that close before opening, with the server answering HTTP
   refreshAt: 0.8, // refresh the access token at this fraction of its lifetime
 };
@@ -231,6 +233,12 @@ export class RealtimeClient extends EventTarget {
       this.#stop(`the server refused the credentials (${describeClose(code)})`);
       return;
     }
+    if (code === CLOSE_SERVICE_RESTART && opened) {
+      // A deploy, not a failure: start the backoff afresh and come back at once, spread out.
+      this.#failures = 0;
+      this.#schedule(Math.random() * this.#options.restartJitterMs, describeClose(code));
+      return;
+    }
     if (!opened) {
       // Most likely a refused handshake. The credential came from a server that answered HTTP
       // just before (the next attempt proves it again), so after a few in a row, give up.
@@ -250,7 +258,11 @@ export class RealtimeClient extends EventTarget {
     const { baseDelayMs, maxDelayMs } = this.#options;
     const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** this.#failures);
     // "Equal jitter": half fixed, half random, so that clients cut off together spread out.
-    const delay = Math.max(floorMs, ceiling / 2 + (Math.random() * ceiling) / 2);
+    this.#schedule(Math.max(floorMs, ceiling / 2 + (Math.random() * ceiling) / 2), why);
+  }
+
+  /** Connect again after `delay` ms; the attempt counts as a failure until a socket is stable. */
+  #schedule(delay, why) {
     this.#failures += 1;
     clearTimeout(this.#retryTimer);
     const generation = ++this.#generation;

@@ -1,0 +1,139 @@
+"""A Redis that accepts connections but does not answer bounds every channel-layer wait.
+
+The channel layer's connections have no read timeout (its idle reads must live on), so a frozen
+Redis would hang a handshake, a chat message or a logout for good. Each of those calls has a
+deadline, CHANNEL_LAYER_TIMEOUT (realtime.redis_outages): past it, the handshake is refused (HTTP
+403), the open socket closes with 1013, and logout answers 503 with Retry-After after blacklisting
+the refresh token. Here a throwaway redis-server is frozen with SIGSTOP and thawed with SIGCONT,
+under both of channels-redis' layers (the core layer and the pub/sub layer); afterwards everything
+works again.
+
+The pub/sub layer joins a group by sending SUBSCRIBE on a connection that is already open, without
+waiting for Redis to confirm it: its handshake has nothing to wait for on a frozen Redis, and is
+accepted; the socket's first chat message (PUBLISH, which waits for its reply) then closes it with
+1013. On a process with no connection yet, both layers wait for Redis, and refuse.
+"""
+
+import os
+import signal
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+DEADLINE = 1.0  # CHANNEL_LAYER_TIMEOUT in these tests
+# What a test waits for an answer at most: without the deadline, the calls never answer.
+PROMPTLY = 5 * DEADLINE
+CLOSE_TRY_AGAIN_LATER = {"type": "websocket.close", "code": 1013, "reason": "try_again_later"}
+CLOSE_LOGGED_OUT = {"type": "websocket.close", "code": 4401, "reason": "logged_out"}
+LAYERS = {
+    "core": "channels_redis.core.RedisChannelLayer",
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+}
+
+
+def layer_on(url, backend):
+    """The layer under test as the project configures its connections: no read timeout."""
+    host = {"address": url, "socket_timeout": None, "socket_connect_timeout": 2, "protocol": 2}
+    return {"default": {"BACKEND": backend, "CONFIG": {"hosts": [host], "prefix": "stall"}}}
+
+
+@pytest.fixture(params=sorted(LAYERS))
+def stalling_layer(request, throwaway_redis):
+    """The channel layer on a throwaway Redis; yields `freeze(on)` (SIGSTOP / SIGCONT its pid)."""
+    pid = throwaway_redis.process.pid
+
+    def freeze(on=True):
+        os.kill(pid, signal.SIGSTOP if on else signal.SIGCONT)
+
+    freeze.layer = request.param
+
+    with override_settings(
+        CHANNEL_LAYERS=layer_on(throwaway_redis.url, LAYERS[request.param]),
+        CHANNEL_LAYER_TIMEOUT=DEADLINE,
+    ):
+        try:
+            yield freeze
+        finally:
+            freeze(False)
+
+
+@sync_to_async
+def log_out(refresh):
+    response = APIClient().post("/api/logout/", {"refresh": refresh}, format="json")
+    close_old_connections()
+    return response
+
+
+@sync_to_async
+def refresh_status(refresh):
+    return APIClient().post("/api/token/refresh/", {"refresh": refresh}, format="json").status_code
+
+
+async def open_chat(communicator, ws_credentials, user):
+    comm = communicator(**await ws_credentials(user))
+    connected, _ = await comm.connect(timeout=PROMPTLY)
+    assert connected
+    return comm
+
+
+async def test_frozen_redis_refuses_handshakes_closes_sends_with_1013_and_logout_answers_503(
+    stalling_layer, communicator, ws_credentials, user, tokens
+):
+    # Connections to Redis exist before it freezes, as on a server that has been running.
+    talking = await open_chat(communicator, ws_credentials, user)
+    credentials = await ws_credentials(user)
+    _, refresh = await sync_to_async(tokens)(user)
+
+    stalling_layer(True)
+
+    # A handshake joins the user's group first: it ends within the deadline, never hangs.
+    late = communicator(**credentials)
+    connected, _ = await late.connect(timeout=PROMPTLY)
+    if connected:  # the pub/sub layer's SUBSCRIBE waits for nothing
+        assert stalling_layer.layer == "pubsub"
+        await late.send_json_to({"message": "from a socket opened during the stall"})
+        assert await late.receive_output(timeout=PROMPTLY) == CLOSE_TRY_AGAIN_LATER
+    else:
+        assert stalling_layer.layer == "core"
+        assert await late.receive_nothing()
+        await sync_to_async(close_old_connections)()
+    # A chat message on an open socket: the socket closes with 1013 (try again later).
+    await talking.send_json_to({"message": "into the void"})
+    assert await talking.receive_output(timeout=PROMPTLY) == CLOSE_TRY_AGAIN_LATER
+    # Logout: the refresh token is blacklisted, the broadcast times out, the answer says so.
+    response = await log_out(refresh)
+    assert response.status_code == 503, response.data
+    assert int(response["Retry-After"]) > 0
+    assert response.data["code"] == "sockets_not_closed"
+    assert await refresh_status(refresh) == 401
+
+    stalling_layer(False)
+
+    alice = await open_chat(communicator, ws_credentials, user)
+    await alice.send_json_to({"message": "after the thaw"})
+    assert (await alice.receive_json_from(timeout=PROMPTLY))["message"] == "after the thaw"
+    _, refresh = await sync_to_async(tokens)(user)
+    assert (await log_out(refresh)).status_code == 200
+    assert await alice.receive_output(timeout=PROMPTLY) == CLOSE_LOGGED_OUT
+
+
+async def assert_refused_within(comm, seconds):
+    """Refused before `seconds` pass (the communicator raises TimeoutError after them)."""
+    connected, _ = await comm.connect(timeout=seconds)
+    assert connected is False
+    assert await comm.receive_nothing()
+    # The consumer ended on the refusal, before a later message could close its connection.
+    await sync_to_async(close_old_connections)()
+
+
+async def test_frozen_redis_bounds_a_handshake_on_a_fresh_process(
+    stalling_layer, communicator, ws_credentials, user
+):
+    """No connection to Redis yet: the kernel still accepts new ones, and then nothing answers."""
+    credentials = await ws_credentials(user)
+    stalling_layer(True)
+
+    await assert_refused_within(communicator(**credentials), PROMPTLY)
