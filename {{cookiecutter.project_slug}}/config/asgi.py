@@ -7,8 +7,9 @@
 """ASGI entry point: Django for HTTP; for WebSockets, origin check, then auth, then the URL router.
 {%- if ticket %}
 
-`POST /api/ws-ticket/` is the exception on HTTP: it runs on the event loop, ahead of Django's
-middleware, because every connect buys a ticket first (realtime/ticket_endpoint.py).
+The URL of config/urls.py's "ws_ticket" is the exception on HTTP: every connect buys a ticket
+first, so it is served on the event loop, ahead of Django's handler, inside the project's HTTP
+policy middleware (realtime/ticket_endpoint.py).
 {%- endif %}
 
 Serve it with `uvicorn config.asgi:application` (or `manage.py runserver`, through daphne).
@@ -24,7 +25,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 {%- if ticket %}
-from django.urls import path, re_path  # noqa: E402
+from django.urls import path, re_path, reverse  # noqa: E402
 {%- endif %}
 
 from realtime.channelsmiddleware import {{ auth_middleware }}  # noqa: E402
@@ -39,7 +40,8 @@ application = ProtocolTypeRouter(
 {%- if ticket %}
         "http": URLRouter(
             [
-                path("api/ws-ticket/", TicketEndpoint.as_asgi()),
+                # The URL as config/urls.py routes it; the router matches paths without the "/".
+                path(reverse("ws_ticket").removeprefix("/"), TicketEndpoint.as_asgi()),
                 re_path(r"", django_asgi_app),
             ]
         ),

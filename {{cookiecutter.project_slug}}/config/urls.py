@@ -1,4 +1,4 @@
-"""HTTP routes served by Django: the admin and the JSON API for tokens."""
+"""HTTP routes: the admin and the JSON API."""
 
 from django.contrib import admin
 from django.urls import path
@@ -7,6 +7,9 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 {% if cookiecutter.demo_page -%}
 from realtime import demo_urls
 {% endif -%}
+{% if cookiecutter.auth_mode == "ticket" -%}
+from realtime.ticket_endpoint import ws_ticket
+{% endif -%}
 from realtime.views import LogoutView
 
 urlpatterns = [
@@ -14,6 +17,10 @@ urlpatterns = [
     path("api/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
     path("api/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("api/logout/", LogoutView.as_view(), name="logout"),
+{%- if cookiecutter.auth_mode == "ticket" %}
+    # config/asgi.py serves this URL on the event loop, ahead of Django's handler.
+    path("api/ws-ticket/", ws_ticket, name="ws_ticket"),
+{%- endif %}
 ]
 {%- if cookiecutter.demo_page %}
 

@@ -6,6 +6,8 @@ from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from rest_framework.throttling import ScopedRateThrottle
 
+from realtime.ticket_endpoint import NOT_NEEDED_MIDDLEWARE, POLICY_MIDDLEWARE
+
 
 @checks.register(checks.Tags.caches)
 def check_tickets_are_shared(app_configs, **kwargs):
@@ -45,4 +47,31 @@ def check_ticket_throttle_rate(app_configs, **kwargs):
             hint='Write it as N/s, N/min, N/hour or N/day with N >= 1, for example "60/min".',
             id="realtime.E001",
         )
+    ]
+
+
+@checks.register(checks.Tags.security)
+def check_ticket_endpoint_middleware(app_configs, **kwargs):
+    """realtime.W002: settings.MIDDLEWARE lists middleware that the ticket endpoint does not run.
+
+    `POST /api/ws-ticket/` is served ahead of Django's handler and runs only the middleware in
+    realtime.ticket_endpoint.POLICY_MIDDLEWARE; the rest of Django's default list has nothing to
+    do there (NOT_NEEDED_MIDDLEWARE). Middleware added since, a rate limit or an IP allow-list
+    say, would not apply to it without a word.
+    """
+    skipped = [
+        name
+        for name in settings.MIDDLEWARE
+        if name not in POLICY_MIDDLEWARE and name not in NOT_NEEDED_MIDDLEWARE
+    ]
+    return [
+        checks.Warning(
+            f"{name} does not run on POST /api/ws-ticket/, which is served ahead of Django's "
+            "middleware.",
+            hint="If it does no I/O, add it to POLICY_MIDDLEWARE in realtime/ticket_endpoint.py; "
+            "if it has nothing to do on that endpoint, to NOT_NEEDED_MIDDLEWARE.",
+            obj=name,
+            id="realtime.W002",
+        )
+        for name in skipped
     ]
