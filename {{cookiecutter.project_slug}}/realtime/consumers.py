@@ -35,10 +35,11 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
 
     One task per socket sleeps until the next deadline: expiry, or re-joining the socket's groups
     before a channel layer with a group_expiry forgets them (the core layer; the Pub/Sub layer
-    forgets no member). It is cancelled on disconnect. Subclasses join groups with `join_group`, accept with
-    `offered_subprotocol()`, and get each other JSON object frame in `receive_json`. When the
-    channel layer's Redis is unreachable, a handshake is refused (HTTP 403) and an open socket
-    closes with 1013; each logs one warning, and the server process carries on.
+    forgets no member). It is cancelled on disconnect. Subclasses join groups with `join_group`,
+    accept with `offered_subprotocol()`, and get each other JSON object frame in `receive_json`.
+    When the channel layer's Redis is unreachable, a handshake is refused (HTTP 403) and a socket
+    whose channel-layer call fails (sending, on the Pub/Sub layer; any, on the core layer) closes
+    with 1013; each logs one warning, and the server process carries on.
 
     Handlers run on the event loop with no thread hop first (LoopDispatchMixin), also for each
     chat message delivered: subclasses reach the database through database_sync_to_async only.
@@ -55,8 +56,10 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
         except REDIS_UNAVAILABLE as error:
             logger.warning("Redis unavailable, closed %s: %s", scope["path"], error)
             if not self.client_gone:
-                # Before accept(), a close refuses the handshake with HTTP 403.
-                await self.close(*TRY_AGAIN_LATER)
+                # Before accept(), a close refuses the handshake with HTTP 403. Through `send`:
+                # the Pub/Sub layer fails in new_channel(), before Channels keeps it as base_send.
+                code, reason = TRY_AGAIN_LATER
+                await send({"type": "websocket.close", "code": code, "reason": reason})
 
     async def websocket_connect(self, message):
         self.joined_groups = set()

@@ -191,6 +191,6 @@ class QuietReceiverOutages(logging.Filter):
             return False
         self.last = now
         record.levelno, record.levelname = logging.WARNING, "WARNING"
-        record.msg, record.args = "Redis unavailable to the channel layer, retrying: %s", (error,)
+        record.msg, record.args = "Channel layer lost Redis, retrying: %s", (error,)
         record.exc_info = record.exc_text = None
         return True
