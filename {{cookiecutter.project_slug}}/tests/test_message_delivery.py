@@ -30,6 +30,8 @@ DEADLINE = 60.0
 OPENING = 50
 # What a live server may need beyond the project's defaults: tickets for hundreds of sockets.
 SERVER_ENV = {"WS_TICKET_THROTTLE_RATE": "100000/min"}
+
+
 class StuckClient:
     """A WebSocket client that stops reading after its handshake, as a stuck browser tab would,
     with a small receive buffer; `read_to_close()` (blocking) reads everything again."""
@@ -162,9 +164,7 @@ async def assert_every_socket_gets_its_own_rooms_message(servers, count):
 
 
 @pytest.mark.server
-async def test_many_sockets_in_rooms_of_their_own_all_get_their_message(
-    redis_url, server_process
-):
+async def test_many_sockets_in_rooms_of_their_own_all_get_their_message(redis_url, server_process):
     # channels-redis's core layer at capacity 100 delivered 104 of 1,000 here.
     await assert_every_socket_gets_its_own_rooms_message([server_process(**SERVER_ENV)], 300)
 
