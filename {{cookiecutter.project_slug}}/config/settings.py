@@ -125,7 +125,32 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # Namespace for this project's keys, so that several projects (or test runs) can share one Redis.
 REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="{{ cookiecutter.project_slug }}")
 
-if REDIS_URL:
+# The channel layer on Redis (README: "Channel layer"). `pubsub`: Redis Pub/Sub, each socket
+# queueing at most CHANNEL_BACKLOG_LIMIT messages in its process (past that it is closed with
+# 4408); `core`: channels-redis's list-based layer, each process's inbox holding at most
+# CHANNEL_LAYER_CAPACITY messages and forgetting group members after CHANNEL_GROUP_EXPIRY seconds.
+CHANNEL_LAYER = env.str("CHANNEL_LAYER", default="pubsub")
+if CHANNEL_LAYER not in ("pubsub", "core"):
+    raise ImproperlyConfigured(f"CHANNEL_LAYER must be pubsub or core, not {CHANNEL_LAYER!r}")
+CHANNEL_BACKLOG_LIMIT = env.int("CHANNEL_BACKLOG_LIMIT", default=1000)
+CHANNEL_LAYER_CAPACITY = env.int("CHANNEL_LAYER_CAPACITY", default=10_000)
+CHANNEL_GROUP_EXPIRY = env.int("CHANNEL_GROUP_EXPIRY", default=86400)
+
+if REDIS_URL and CHANNEL_LAYER == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "realtime.layers.BacklogPubSubChannelLayer",
+            "CONFIG": {
+                # Two connections per process and host (one publishes, one listens), so no pool
+                # options. Connecting fails fast: an unreachable Redis refuses handshakes. RESP2,
+                # as for the core layer below (redis-py#4252).
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2, "protocol": 2}],
+                "prefix": f"{REDIS_KEY_PREFIX}:channels",
+                "backlog_limit": CHANNEL_BACKLOG_LIMIT,
+            },
+        },
+    }
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "realtime.layers.BoundedRedisChannelLayer",
@@ -149,9 +174,14 @@ if REDIS_URL:
                     }
                 ],
                 "prefix": f"{REDIS_KEY_PREFIX}:channels",
+                # channels-redis's default (100) drops group messages as soon as a process has
+                # 100 waiting: 1,000 sockets in their own rooms sending at once lost 896.
+                "capacity": CHANNEL_LAYER_CAPACITY,
+                "group_expiry": CHANNEL_GROUP_EXPIRY,
             },
         },
     }
+if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -163,7 +193,14 @@ if REDIS_URL:
         },
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # Its queue per socket holds 100 messages by default, past which a group message is
+            # dropped without a word: the same bound per socket as the Pub/Sub layer instead.
+            "CONFIG": {"capacity": CHANNEL_BACKLOG_LIMIT},
+        }
+    }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
@@ -226,7 +263,11 @@ REDACTING_STREAM = {"class": "logging.StreamHandler", "filters": ["redact_creden
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_credentials": {"()": "realtime.log_redaction.RedactCredentialsFilter"}},
+    "filters": {
+        "redact_credentials": {"()": "realtime.log_redaction.RedactCredentialsFilter"},
+        "count_over_capacity_drops": {"()": "realtime.layers.CountOverCapacityDrops"},
+        "quiet_receiver_outages": {"()": "realtime.layers.QuietReceiverOutages"},
+    },
     "formatters": {
         "console": {"format": "{levelname} {name}: {message}", "style": "{"},
         "django.server": {
@@ -273,5 +314,9 @@ LOGGING = {
         "uvicorn.error": {},  # named, so it keeps uvicorn's level; propagates to "uvicorn"
         "uvicorn.access": {"handlers": ["uvicorn.access"], "propagate": False},
         "uvicorn.asgi": {},  # --log-level trace logs every ASGI scope here, query string included
+        # The core layer reports dropped messages at INFO: counted and warned about instead
+        # (realtime.layers.dropped_messages), whatever DJANGO_LOG_LEVEL is.
+        "channels_redis.core": {"level": "INFO", "filters": ["count_over_capacity_drops"]},
+        "channels_redis.pubsub": {"filters": ["quiet_receiver_outages"]},
     },
 }

@@ -9,7 +9,7 @@ import time
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from realtime.access_tokens import authenticate_access_token, leeway_seconds
-from realtime.close_codes import AUTH_FAILED, LOGGED_OUT, TOKEN_EXPIRED, TRY_AGAIN_LATER
+from realtime.close_codes import AUTH_FAILED, LOGGED_OUT, TOKEN_EXPIRED, TOO_SLOW, TRY_AGAIN_LATER
 from realtime.dispatch import LoopDispatchMixin
 from realtime.redis_outages import REDIS_UNAVAILABLE, DeadlineLayer
 from realtime.revocation import user_group
@@ -30,14 +30,18 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
     - Revocation: the socket is in its user's group (realtime.revocation), and closes with 4401
       `logged_out` on `session.revoke`.
 
+    - Backlog: when the channel layer dropped this socket's messages because its client read too
+      slowly (realtime.layers, CHANNEL_BACKLOG_LIMIT), the socket closes with 4408 `too_slow`.
+
     One task per socket sleeps until the next deadline: expiry, or re-joining the socket's groups
-    before the channel layer's group_expiry forgets them (channels-redis: a day by default). It is
-    cancelled on disconnect. Subclasses join groups with `join_group`, accept with
-    `offered_subprotocol()`, and get each other JSON object frame in `receive_json`. When the
-    channel layer's Redis is unreachable, or does not answer a call within CHANNEL_LAYER_TIMEOUT
-    seconds (every call but the layer's idle `receive` has that deadline: DeadlineLayer), a
-    handshake is refused (HTTP 403) and an open socket closes with 1013; each logs one warning,
-    and the server process carries on.
+    before a channel layer with a group_expiry forgets them (the core layer; the Pub/Sub layer
+    forgets no member). It is cancelled on disconnect. Subclasses join groups with `join_group`,
+    accept with `offered_subprotocol()`, and get each other JSON object frame in `receive_json`.
+    When the channel layer's Redis is unreachable, or does not answer a call within
+    CHANNEL_LAYER_TIMEOUT seconds (every call but the layer's idle `receive` has that deadline:
+    DeadlineLayer), a handshake is refused (HTTP 403) and a socket whose channel-layer call fails
+    (sending, on the Pub/Sub layer; any, on the core layer) closes with 1013; each logs one
+    warning, and the server process carries on.
 
     Handlers run on the event loop with no thread hop first (LoopDispatchMixin), also for each
     chat message delivered: subclasses reach the database through database_sync_to_async only.
@@ -104,14 +108,17 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
 
     async def watch_session(self):
         """Sleep until the credential expires, then close; re-join the groups on the way."""
-        rejoin_every = getattr(self.channel_layer, "group_expiry", 86400) / 2
+        group_expiry = getattr(self.channel_layer, "group_expiry", None)
+        rejoin_every = group_expiry / 2 if group_expiry else None
         try:
             while True:
                 remaining = self.seconds_left()
                 if remaining is not None and remaining <= 0:
                     await self.close(*TOKEN_EXPIRED)
                     return
-                if remaining is not None and remaining <= rejoin_every:
+                if remaining is None and rejoin_every is None:
+                    return  # a credential that never expires, a layer that forgets no group
+                if rejoin_every is None or (remaining is not None and remaining <= rejoin_every):
                     await asyncio.sleep(remaining)
                     continue
                 await asyncio.sleep(rejoin_every)
@@ -126,6 +133,10 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
         if self.expires_at is None:
             return None
         return self.expires_at + leeway_seconds() - time.time()
+
+    async def channel_backlog_exceeded(self, event):
+        """The layer stopped queuing for this socket: its client is too slow (realtime.layers)."""
+        await self.close(*TOO_SLOW)
 
     async def session_revoke(self, event):
         """The user logged out, was deactivated or deleted, or changed password."""

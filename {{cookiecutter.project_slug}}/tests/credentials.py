@@ -6,11 +6,13 @@ Credentials are keyword arguments for the `communicator` fixture and `LiveServer
 from tests.{{ cookiecutter.auth_mode }}_credentials import (
     assert_live_credential_while_redis_is_down,
     live_ws_credentials_for,
+    live_ws_credentials_many,
     ws_credentials_for,
 )
 
 __all__ = [
     "assert_live_credential_while_redis_is_down",
     "live_ws_credentials_for",
+    "live_ws_credentials_many",
     "ws_credentials_for",
 ]

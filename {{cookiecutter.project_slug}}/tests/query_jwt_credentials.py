@@ -15,6 +15,11 @@ def live_ws_credentials_for(server, username="alice") -> dict:
     return token_credentials(server.access_token(username))
 
 
+def live_ws_credentials_many(server, count, username="alice") -> list[dict]:
+    """`count` credentials for sockets of `username`: here one token serves them all."""
+    return [live_ws_credentials_for(server, username)] * count
+
+
 def assert_live_credential_while_redis_is_down(server) -> None:
     """The access JWT is the credential, and issuing one needs no Redis: it still works."""
     assert server.access_token()

@@ -1,5 +1,9 @@
 """Redis unreachable: requests and handshakes are refused cleanly, and the server recovers alone.
 
+On the Pub/Sub channel layer (the default), an idle socket stays open through an outage and hears
+its room again once Redis is back; a message sent meanwhile is refused: its socket closes with
+1013, so the client knows to retry it.
+
 The live test runs uvicorn against a throwaway redis-server that it stops and starts again; the
 in-process tests point the channel layer at a port where nothing listens.
 """
@@ -24,9 +28,13 @@ PROMPTLY = 5.0
 OUTAGE_WARNING = "Redis unavailable"
 
 
+async def next_message(ws):
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout=PROMPTLY))
+
+
 async def chat(ws, message):
     await ws.send(json.dumps({"message": message}))
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout=PROMPTLY))
+    return await next_message(ws)
 
 
 async def handshake_status(server, credentials):
@@ -44,39 +52,52 @@ async def handshake_status(server, credentials):
 async def test_server_refuses_cleanly_while_redis_is_down_and_recovers(
     throwaway_redis, server_process
 ):
-    server = server_process(REDIS_URL=throwaway_redis.url)
+    server = server_process(REDIS_URL=throwaway_redis.url, CHANNEL_LAYER="pubsub")
     # A credential taken while Redis is up, used while it is down.
     credentials = await asyncio.to_thread(live_ws_credentials_for, server)
     open_credentials = await asyncio.to_thread(live_ws_credentials_for, server, "bob")
+    idle_credentials = await asyncio.to_thread(live_ws_credentials_for, server, "bob")
 
-    async with server.websocket(**open_credentials, origin=ORIGIN) as open_ws:
+    async with (
+        server.websocket(**open_credentials, origin=ORIGIN) as open_ws,
+        server.websocket(**idle_credentials, origin=ORIGIN) as idle_ws,
+    ):
         assert (await chat(open_ws, "before the outage"))["message"] == "before the outage"
+        assert (await next_message(idle_ws))["message"] == "before the outage"
         await asyncio.to_thread(throwaway_redis.stop)
-        # An open socket is closed with 1013 (try again later), not left dangling.
+        # A message sent while Redis is down cannot be delivered: its socket is closed with 1013
+        # (try again later), not left dangling, and the message is not silently lost.
+        await open_ws.send(json.dumps({"message": "during the outage"}))
         await asyncio.wait_for(open_ws.wait_closed(), PROMPTLY)
-    assert open_ws.close_code == 1013
-    assert server.output().count(OUTAGE_WARNING) == 1
+        assert open_ws.close_code == 1013
+        assert server.output().count(OUTAGE_WARNING) == 1
 
-    status, seconds = await handshake_status(server, credentials)
-    assert status == 403
-    assert seconds < PROMPTLY
-    assert server.output().count(OUTAGE_WARNING) == 2
-    await asyncio.to_thread(assert_live_credential_while_redis_is_down, server)
-    assert server.process.poll() is None
+        status, seconds = await handshake_status(server, credentials)
+        assert status == 403
+        assert seconds < PROMPTLY
+        assert server.output().count(OUTAGE_WARNING) == 2
+        await asyncio.to_thread(assert_live_credential_while_redis_is_down, server)
+        assert server.process.poll() is None
 
-    await asyncio.to_thread(throwaway_redis.start)
-    credentials = await asyncio.to_thread(live_ws_credentials_for, server)
-    async with server.websocket(**credentials, origin=ORIGIN) as ws:
-        assert (await chat(ws, "after the outage"))["message"] == "after the outage"
+        await asyncio.to_thread(throwaway_redis.start)
+        credentials = await asyncio.to_thread(live_ws_credentials_for, server)
+        async with server.websocket(**credentials, origin=ORIGIN) as ws:
+            assert (await chat(ws, "after the outage"))["message"] == "after the outage"
+        # The idle socket stayed open, and hears its room again.
+        assert (await next_message(idle_ws))["message"] == "after the outage"
     assert "Traceback" not in server.output()
 
 
+@pytest.mark.parametrize(
+    "backend",
+    ["realtime.layers.BacklogPubSubChannelLayer", "realtime.layers.BoundedRedisChannelLayer"],
+)
 async def test_chat_handshake_is_refused_when_the_channel_layer_is_unreachable(
-    communicator, ws_credentials, user, caplog
+    communicator, ws_credentials, user, caplog, backend
 ):
     credentials = await ws_credentials(user)
     unreachable = {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": backend,
         "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
     }
     with override_settings(CHANNEL_LAYERS={"default": unreachable}):

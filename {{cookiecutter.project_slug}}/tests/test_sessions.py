@@ -165,11 +165,17 @@ async def test_other_profile_changes_leave_sockets_open(communicator, ws_credent
 async def test_socket_older_than_group_expiry_is_still_reached(
     communicator, ws_credentials, user, tokens, settings
 ):
-    # channels-redis forgets group members after group_expiry (a day by default); the socket
-    # re-joins its groups before that. Here the layer forgets after 2 s.
-    layer = settings.CHANNEL_LAYERS["default"]
+    # Layers with a group_expiry (the in-memory one, and the core layer on Redis) forget group
+    # members after it (a day by default); the socket re-joins its groups before that. Here the
+    # layer forgets after 2 s. (The Pub/Sub layer, the default on Redis, forgets no member.)
+    layer = {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {}}
+    if settings.REDIS_URL:
+        host = {"address": settings.REDIS_URL, "protocol": 2}
+        prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+        config = {"hosts": [host], "prefix": prefix}
+        layer = {"BACKEND": "realtime.layers.BoundedRedisChannelLayer", "CONFIG": config}
     settings.CHANNEL_LAYERS = {
-        "default": {**layer, "CONFIG": {**layer.get("CONFIG", {}), "group_expiry": 2}}
+        "default": {**layer, "CONFIG": {**layer["CONFIG"], "group_expiry": 2}}
     }
     comm = await open_socket(communicator, ws_credentials, user)
     await asyncio.sleep(4.5)

@@ -72,18 +72,35 @@ def test_services_come_from_urls():
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout)
     assert loaded["debug"] is False
-    assert loaded["layer"]["BACKEND"] == "realtime.layers.BoundedRedisChannelLayer"
+    assert loaded["layer"]["BACKEND"] == "realtime.layers.BacklogPubSubChannelLayer"
+    assert loaded["layer"]["CONFIG"]["backlog_limit"] == 1000
     assert loaded["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert loaded["database"] == "django.db.backends.postgresql"
     assert loaded["allowed_hosts"] == ["example.com", ".example.org"]
 
 
-def test_redis_channel_layer_never_times_out_idle_reads():
-    # channels_redis#422: redis-py's default socket timeout kills sockets idle on a group.
-    result = load_settings(DJANGO_DEBUG="on", REDIS_URL="redis://127.0.0.1:6379/3")
-    (host,) = json.loads(result.stdout)["layer"]["CONFIG"]["hosts"]
+def test_core_channel_layer_never_times_out_idle_reads_nor_drops_at_100():
+    result = load_settings(
+        DJANGO_DEBUG="on",
+        REDIS_URL="redis://127.0.0.1:6379/3",
+        CHANNEL_LAYER="core",
+        CHANNEL_GROUP_EXPIRY="3600",
+    )
+    layer = json.loads(result.stdout)["layer"]
+    assert layer["BACKEND"] == "realtime.layers.BoundedRedisChannelLayer"
+    (host,) = layer["CONFIG"]["hosts"]
     assert host["address"] == "redis://127.0.0.1:6379/3"
+    # channels_redis#422: redis-py's default socket timeout kills sockets idle on a group.
     assert host["socket_timeout"] is None
+    # channels-redis's default capacity (100) dropped 896 of 1,000 messages sent at once.
+    assert layer["CONFIG"]["capacity"] == 10_000
+    assert layer["CONFIG"]["group_expiry"] == 3600
+
+
+def test_an_unknown_channel_layer_refuses_to_start():
+    result = load_settings(DJANGO_DEBUG="on", CHANNEL_LAYER="postgres")
+    assert result.returncode != 0
+    assert "CHANNEL_LAYER must be pubsub or core, not 'postgres'" in result.stderr
 
 
 def test_migrations_are_complete(db):

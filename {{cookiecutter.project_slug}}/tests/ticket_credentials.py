@@ -48,6 +48,18 @@ def live_ws_credentials_for(server, username="alice") -> dict:
     return {"query": f"ticket={body['ticket']}"}
 
 
+def live_ws_credentials_many(server, count, username="alice") -> list[dict]:
+    """`count` tickets of `username`, one per socket; the server's WS_TICKET_THROTTLE_RATE must
+    allow that many."""
+    access = server.access_token(username)
+    credentials = []
+    for _ in range(count):
+        status, body = server.post_json(TICKET_URL, bearer=access)
+        assert status == 201, body
+        credentials.append({"query": f"ticket={body['ticket']}"})
+    return credentials
+
+
 def assert_live_credential_while_redis_is_down(server) -> None:
     """Tickets live in Redis: while it is down, the ticket endpoint answers 503 JSON, no 500."""
     status, headers, body = server.post(TICKET_URL, bearer=server.access_token())

@@ -32,6 +32,7 @@ export const CLOSE_SERVICE_RESTART = 1012;
 export const CLOSE_TRY_AGAIN_LATER = 1013; // the server cannot serve sockets now (Redis down)
 export const CLOSE_UNAUTHORIZED = 4401; // the credential expired, or the session was logged out
 export const CLOSE_FORBIDDEN = 4403; // authentication failed: retrying cannot help
+export const CLOSE_TOO_SLOW = 4408; // this client read slower than its messages came: some were dropped
 export const CLOSE_TOO_MANY_REQUESTS = 4429;
 // Reasons sent with CLOSE_UNAUTHORIZED. Some servers (daphne) drop reasons: none = expired.
 export const REASON_TOKEN_EXPIRED = "token_expired";
@@ -47,6 +48,7 @@ const CLOSE_DESCRIPTIONS = {
   [CLOSE_TRY_AGAIN_LATER]: "try again later",
   [CLOSE_UNAUTHORIZED]: "unauthorized",
   [CLOSE_FORBIDDEN]: "forbidden",
+  [CLOSE_TOO_SLOW]: "too slow",
   [CLOSE_TOO_MANY_REQUESTS]: "too many requests",
 };
 
@@ -74,7 +76,7 @@ export const DEFAULTS = {
   baseDelayMs: 500, // first reconnection delay; doubles with each failure in a row
   maxDelayMs: 30_000,
   stableAfterMs: 10_000, // a socket open this long resets the backoff; one that flaps does not
-  slowDownMs: 5_000, // at least this long after 4429 or 1013
+  slowDownMs: 5_000, // at least this long after 4408, 4429 or 1013
   restartJitterMs: 1_000, // after 1012 (server restart), reconnect within this long, at random
   maxRefusals: 2, // sockets in a row that close before opening, with the server answering HTTP
   refreshAt: 0.8, // refresh the access token at this fraction of its lifetime
@@ -249,7 +251,7 @@ export class RealtimeClient extends EventTarget {
       }
       this.#staleCredential = true;
     }
-    const slow = code === CLOSE_TOO_MANY_REQUESTS || code === CLOSE_TRY_AGAIN_LATER;
+    const slow = [CLOSE_TOO_SLOW, CLOSE_TOO_MANY_REQUESTS, CLOSE_TRY_AGAIN_LATER].includes(code);
     this.#retry(slow ? this.#options.slowDownMs : 0, describeClose(code));
   }
 
