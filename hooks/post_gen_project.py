@@ -3,6 +3,7 @@
 Offline and free of side effects outside the new project directory.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -59,13 +60,20 @@ def prune(project: Path) -> None:
 
 
 def write_dev_env(project: Path) -> None:
-    """A git-ignored .env for local development: DEBUG on, a fresh secret key."""
+    """A git-ignored .env for local development: DEBUG on, a fresh secret key; readable by its
+    owner only (mode 0600), as it holds the key."""
     example = (project / ".env.example").read_text()
     key = secrets.token_urlsafe(50)
     dev = example.replace("# DJANGO_DEBUG=on", "DJANGO_DEBUG=on").replace(
         "# DJANGO_SECRET_KEY=", f"DJANGO_SECRET_KEY={key}"
     )
-    (project / ".env").write_text(dev)
+    path = project / ".env"
+    # Created 0600, so the key is never readable by others, even for a moment; chmod for a .env
+    # that a forced re-bake (-f) finds already there.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(dev)
+    path.chmod(0o600)
 
 
 def main() -> None:
