@@ -21,6 +21,7 @@ MODE_FILES = {
     "tests/test_redis_client.py": ("ticket",),
     "tests/test_ticket_auth.py": ("ticket",),
     "tests/test_ticket_checks.py": ("ticket",),
+    "tests/test_ticket_ttl_check.py": ("ticket",),
     "tests/test_ticket_redis_faults.py": ("ticket",),
     "tests/ticket_credentials.py": ("ticket",),
     "tests/test_jwt_auth.py": JWT_MODES,

@@ -1,5 +1,7 @@
 """System checks of the ticket settings (this module exists in the ticket mode only)."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core import checks
 from django.core.cache import caches
@@ -46,3 +48,34 @@ def check_ticket_throttle_rate(app_configs, **kwargs):
             id="realtime.E001",
         )
     ]
+
+
+@checks.register()
+def check_ticket_ttl(app_configs, **kwargs):
+    """realtime.E002: WS_TICKET_TTL must be a whole number of seconds, at least 1.
+    realtime.W002: a ticket should not outlive the access token that bought it.
+
+    The TTL is the ticket's expiry in the cache: at 0 or below, Redis refuses to store it and
+    every ticket request fails.
+    """
+    ttl = settings.WS_TICKET_TTL
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
+        return [
+            checks.Error(
+                f"WS_TICKET_TTL is {ttl!r}: a ticket must live at least 1 second.",
+                hint="Set WS_TICKET_TTL to a whole number of seconds, for example 30.",
+                id="realtime.E002",
+            )
+        ]
+    lifetime = settings.SIMPLE_JWT.get("ACCESS_TOKEN_LIFETIME")
+    if isinstance(lifetime, timedelta) and ttl > lifetime.total_seconds():
+        return [
+            checks.Warning(
+                f"WS_TICKET_TTL ({ttl} s) is longer than the access-token lifetime "
+                f"({lifetime.total_seconds():g} s): a ticket would outlive the token it "
+                "stands for.",
+                hint="A ticket is redeemed right after it is bought: a few seconds to a minute.",
+                id="realtime.W002",
+            )
+        ]
+    return []
