@@ -4,6 +4,7 @@ With nothing set but DJANGO_DEBUG, the project runs on embedded defaults: SQLite
 channel layer and the local-memory cache. REDIS_URL and DATABASE_URL switch to shared services.
 """
 
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,7 +26,9 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=on for development).")
-    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
+    # A fresh key per run: a constant here would be public, and tokens signed with it valid
+    # on every copy of the project. Tokens and sessions last until the server restarts.
+    SECRET_KEY = secrets.token_urlsafe(50)
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
@@ -176,6 +179,7 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(
         seconds=env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86400)
     ),
+    # At least 32 bytes, and not a known development key (system check realtime.E003).
     "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
     "ALGORITHM": "HS256",
     # Tokens name who issued them and for whom: a token from another service sharing the key

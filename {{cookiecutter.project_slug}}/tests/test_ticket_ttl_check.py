@@ -31,4 +31,3 @@ def test_a_ttl_longer_than_the_access_token_lifetime_warns(settings):
     settings.WS_TICKET_TTL = 301
     settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ACCESS_TOKEN_LIFETIME": timedelta(minutes=5)}
     assert "realtime.W002" in check_ids()
-
