@@ -34,7 +34,7 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.
 
 INSTALLED_APPS = [
     "daphne",  # makes runserver serve ASGI, WebSockets included
-    "django.contrib.admin",
+    "realtime.admin_site.ThrottledAdminConfig",  # django.contrib.admin, login throttled
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -172,7 +172,16 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Redis unreachable (cache, throttling, tickets): 503 with Retry-After instead of a 500.
     "EXCEPTION_HANDLER": "realtime.redis_outages.api_exception_handler",
+    # Throttles count per REMOTE_ADDR, never per a client's own X-Forwarded-For: behind a proxy,
+    # the ASGI server puts the forwarded address there for trusted proxies only.
+    "NUM_PROXIES": 0,
 }
+
+# Sign-in attempts (`/api/token/` and the admin's login page) per username and per client
+# address, and token refreshes per client address: DRF's rate format, as for tickets.
+SIGN_IN_RATE_PER_USERNAME = env.str("SIGN_IN_RATE_PER_USERNAME", default="10/min")
+SIGN_IN_RATE_PER_ADDRESS = env.str("SIGN_IN_RATE_PER_ADDRESS", default="30/min")
+TOKEN_REFRESH_RATE_PER_ADDRESS = env.str("TOKEN_REFRESH_RATE_PER_ADDRESS", default="60/min")
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_TOKEN_LIFETIME", default=300)),
@@ -188,6 +197,9 @@ SIMPLE_JWT = {
     "ISSUER": env.str("JWT_ISSUER", default="{{ cookiecutter.project_slug }}"),
     "LEEWAY": env.int("JWT_LEEWAY", default=0),
     "UPDATE_LAST_LOGIN": False,
+    # Each refresh returns a new refresh token and blacklists the one sent.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 
 # WebSocket handshakes.

@@ -1,10 +1,18 @@
 """System checks of the project's security settings, in every auth mode (registered in apps.py).
 
 realtime.E003 (DEBUG off) / realtime.W003 (DEBUG on): the JWT signing key is weak or public.
+realtime.E004: a sign-in or refresh rate is not a rate DRF can read.
 """
 
 from django.conf import settings
 from django.core import checks
+from rest_framework.throttling import SimpleRateThrottle
+
+RATE_SETTINGS = (
+    "SIGN_IN_RATE_PER_USERNAME",
+    "SIGN_IN_RATE_PER_ADDRESS",
+    "TOKEN_REFRESH_RATE_PER_ADDRESS",
+)
 
 # HS256 keys shorter than its 32-byte output weaken it (RFC 7518, section 3.2).
 MIN_HMAC_KEY_BYTES = 32
@@ -56,3 +64,24 @@ def check_jwt_signing_key(app_configs, **kwargs):
             id=check_id,
         )
     ]
+
+
+@checks.register()
+def check_sign_in_rates(app_configs, **kwargs):
+    """realtime.E004: the sign-in and refresh rates must be rates DRF can read ("10/min")."""
+    errors = []
+    for name in RATE_SETTINGS:
+        rate = getattr(settings, name, None)
+        try:
+            allowed, _ = SimpleRateThrottle.parse_rate(None, rate)
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+            allowed = None
+        if allowed is None or allowed < 1:
+            errors.append(
+                checks.Error(
+                    f"{name} is {rate!r}, not a rate of requests.",
+                    hint='Write it as N/s, N/min, N/hour or N/day with N >= 1, e.g. "10/min".',
+                    id="realtime.E004",
+                )
+            )
+    return errors
