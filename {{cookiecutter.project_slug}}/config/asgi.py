@@ -4,7 +4,8 @@
     "query_jwt": "QueryStringJWTAuthMiddleware",
     "subprotocol": "SubprotocolJWTAuthMiddleware",
 }[cookiecutter.auth_mode] -%}
-"""ASGI entry point: Django for HTTP; for WebSockets, origin check, then auth, then the URL router.
+"""ASGI entry point: Django for HTTP; for WebSockets, the TLS check (no plain ws:// where HTTP is
+redirected to HTTPS), origin check, then auth, then the URL router.
 {%- if ticket %}
 
 `POST /api/ws-ticket/` is the exception on HTTP: it runs on the event loop, ahead of Django's
@@ -33,6 +34,7 @@ from realtime.routing import websocket_urlpatterns  # noqa: E402
 {%- if ticket %}
 from realtime.ticket_endpoint import TicketEndpoint  # noqa: E402
 {%- endif %}
+from realtime.transport_security import SecureWebSocketMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -46,8 +48,10 @@ application = ProtocolTypeRouter(
 {%- else %}
         "http": django_asgi_app,
 {%- endif %}
-        "websocket": OriginPolicyMiddleware(
-            {{ auth_middleware }}(URLRouter(websocket_urlpatterns)),
+        "websocket": SecureWebSocketMiddleware(
+            OriginPolicyMiddleware(
+                {{ auth_middleware }}(URLRouter(websocket_urlpatterns)),
+            ),
         ),
     }
 )
