@@ -220,12 +220,29 @@ WS_TICKET_THROTTLE_RATE = env.str("WS_TICKET_THROTTLE_RATE", default="60/min")
 # handlers uvicorn installed, so they are declared again as in uvicorn's LOGGING_CONFIG, with the
 # filter. Their levels stay uvicorn's (--log-level). runserver (daphne) logs on
 # `django.channels.server`.
+#
+# What anyone can trigger must not fill the logs (realtime/log_limits.py): Django's security
+# events (a foreign Host header, an oversized body) are written as one line without their
+# traceback, and warnings and errors are limited per logger and level to LOG_REPEATS_PER_SECOND.
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO").upper()
+LOG_REPEATS_PER_SECOND = env.int("DJANGO_LOG_REPEATS_PER_SECOND", default=10)
 REDACTING_STREAM = {"class": "logging.StreamHandler", "filters": ["redact_credentials"]}
+# Handlers of event logs; access logs (one line per request by design) are not limited.
+LIMITED_STREAM = {
+    "class": "logging.StreamHandler",
+    "filters": ["one_line_security_events", "repeat_limit", "redact_credentials"],
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_credentials": {"()": "realtime.log_redaction.RedactCredentialsFilter"}},
+    "filters": {
+        "redact_credentials": {"()": "realtime.log_redaction.RedactCredentialsFilter"},
+        "one_line_security_events": {"()": "realtime.log_limits.OneLineSecurityEvents"},
+        "repeat_limit": {
+            "()": "realtime.log_limits.RepeatLimit",
+            "per_second": LOG_REPEATS_PER_SECOND,
+        },
+    },
     "formatters": {
         "console": {"format": "{levelname} {name}: {message}", "style": "{"},
         "django.server": {
@@ -244,10 +261,10 @@ LOGGING = {
         },
     },
     "handlers": {
-        "console": {**REDACTING_STREAM, "formatter": "console"},
+        "console": {**LIMITED_STREAM, "formatter": "console"},
         "django.server": {**REDACTING_STREAM, "formatter": "django.server"},
         "uvicorn.default": {
-            **REDACTING_STREAM,
+            **LIMITED_STREAM,
             "formatter": "uvicorn.default",
             "stream": "ext://sys.stderr",
         },
