@@ -4,7 +4,9 @@ Every sign-in costs a password hash (PBKDF2: about a quarter of a second of CPU)
 unlimited one lets anyone guess passwords as fast as the server hashes them. Sign-ins, at
 `/api/token/` and at the admin's login page alike, are counted per username and per client
 address; refreshes per client address. A refused request gets 429 with Retry-After. With
-REDIS_URL set, the counts are shared by every process.
+REDIS_URL set, the counts are shared by every process; while Redis is unreachable they are not
+kept, and signing in and refreshing work unthrottled (issuing a JWT needs no Redis), with a
+warning per request (limited, as every warning, by realtime.log_limits).
 
 The client address is the connection's (REMOTE_ADDR, with REST_FRAMEWORK's NUM_PROXIES at 0):
 behind a proxy, the ASGI server replaces it with the forwarded one only for trusted proxies
@@ -12,12 +14,17 @@ behind a proxy, the ASGI server replaces it with the forwarded one only for trus
 """
 
 import hashlib
+import logging
 import math
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import JsonResponse
 from rest_framework.throttling import SimpleRateThrottle
+
+from realtime.redis_outages import REDIS_UNAVAILABLE
+
+logger = logging.getLogger(__name__)
 
 
 class SettingRateThrottle(SimpleRateThrottle):
@@ -28,6 +35,13 @@ class SettingRateThrottle(SimpleRateThrottle):
 
     def get_rate(self):
         return getattr(settings, self.rate_setting)
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except REDIS_UNAVAILABLE as outage:
+            logger.warning("Redis unavailable, %s not counted: %s", self.scope, outage)
+            return True
 
 
 class AddressThrottle(SettingRateThrottle):

@@ -2,6 +2,9 @@
 address, at `/api/token/` and at the admin's login page alike, and refreshes per address. A
 refused request gets 429 with Retry-After, even with the right password."""
 
+import logging
+import socket
+
 import pytest
 from django.core.checks import run_checks
 from django.test import Client
@@ -92,3 +95,24 @@ def test_admin_login_with_the_right_password_still_works(settings, make_user):
 def test_an_unreadable_sign_in_rate_is_an_error(settings, rate):
     settings.SIGN_IN_RATE_PER_ADDRESS = rate
     assert "realtime.E004" in {message.id for message in run_checks()}
+
+
+def test_sign_in_works_unthrottled_while_redis_is_unreachable(settings, api_client, user, caplog):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+        }
+    }
+
+    with caplog.at_level(logging.WARNING, logger="realtime.throttles"):
+        response = sign_in(api_client, password=PASSWORD)
+
+    assert response.status_code == 200
+    assert [record.getMessage().split(":")[0] for record in caplog.records] == [
+        "Redis unavailable, sign_in_address not counted",
+        "Redis unavailable, sign_in_username not counted",
+    ]
