@@ -3,6 +3,7 @@
 Offline and free of side effects outside the new project directory.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -21,6 +22,7 @@ MODE_FILES = {
     "tests/test_ticket_auth.py": ("ticket",),
     "tests/test_ticket_checks.py": ("ticket",),
     "tests/test_ticket_endpoint.py": ("ticket",),
+    "tests/test_ticket_ttl_check.py": ("ticket",),
     "tests/test_ticket_redis_faults.py": ("ticket",),
     "tests/ticket_credentials.py": ("ticket",),
     "tests/test_jwt_auth.py": JWT_MODES,
@@ -60,13 +62,20 @@ def prune(project: Path) -> None:
 
 
 def write_dev_env(project: Path) -> None:
-    """A git-ignored .env for local development: DEBUG on, a fresh secret key."""
+    """A git-ignored .env for local development: DEBUG on, a fresh secret key; readable by its
+    owner only (mode 0600), as it holds the key."""
     example = (project / ".env.example").read_text()
     key = secrets.token_urlsafe(50)
     dev = example.replace("# DJANGO_DEBUG=on", "DJANGO_DEBUG=on").replace(
         "# DJANGO_SECRET_KEY=", f"DJANGO_SECRET_KEY={key}"
     )
-    (project / ".env").write_text(dev)
+    path = project / ".env"
+    # Created 0600, so the key is never readable by others, even for a moment; chmod for a .env
+    # that a forced re-bake (-f) finds already there.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(dev)
+    path.chmod(0o600)
 
 
 def main() -> None:

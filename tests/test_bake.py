@@ -21,6 +21,7 @@ MODE_FILES = {
         "tests/test_ticket_auth.py",
         "tests/test_ticket_checks.py",
         "tests/test_ticket_endpoint.py",
+        "tests/test_ticket_ttl_check.py",
         "tests/test_ticket_redis_faults.py",
         "tests/ticket_credentials.py",
     ],

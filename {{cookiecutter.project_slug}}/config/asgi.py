@@ -4,7 +4,8 @@
     "query_jwt": "QueryStringJWTAuthMiddleware",
     "subprotocol": "SubprotocolJWTAuthMiddleware",
 }[cookiecutter.auth_mode] -%}
-"""ASGI entry point: Django for HTTP; for WebSockets, origin check, then auth, then the URL router.
+"""ASGI entry point: Django for HTTP; for WebSockets, the TLS check (no plain ws:// where HTTP is
+redirected to HTTPS), origin check, then auth, then the URL router.
 {%- if ticket %}
 
 The URL of config/urls.py's "ws_ticket" is the exception on HTTP: every connect buys a ticket
@@ -34,6 +35,7 @@ from realtime.routing import websocket_urlpatterns  # noqa: E402
 {%- if ticket %}
 from realtime.ticket_endpoint import TicketEndpoint  # noqa: E402
 {%- endif %}
+from realtime.transport_security import SecureWebSocketMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -48,8 +50,10 @@ application = ProtocolTypeRouter(
 {%- else %}
         "http": django_asgi_app,
 {%- endif %}
-        "websocket": OriginPolicyMiddleware(
-            {{ auth_middleware }}(URLRouter(websocket_urlpatterns)),
+        "websocket": SecureWebSocketMiddleware(
+            OriginPolicyMiddleware(
+                {{ auth_middleware }}(URLRouter(websocket_urlpatterns)),
+            ),
         ),
     }
 )

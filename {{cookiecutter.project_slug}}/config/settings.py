@@ -4,6 +4,7 @@ With nothing set but DJANGO_DEBUG, the project runs on embedded defaults: SQLite
 channel layer and the local-memory cache. REDIS_URL and DATABASE_URL switch to shared services.
 """
 
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,13 +26,15 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=on for development).")
-    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
+    # A fresh key per run: a constant here would be public, and tokens signed with it valid
+    # on every copy of the project. Tokens and sessions last until the server restarts.
+    SECRET_KEY = secrets.token_urlsafe(50)
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
     "daphne",  # makes runserver serve ASGI, WebSockets included
-    "django.contrib.admin",
+    "realtime.admin_site.ThrottledAdminConfig",  # django.contrib.admin, login throttled
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -223,13 +226,23 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Redis unreachable (cache, throttling, tickets): 503 with Retry-After instead of a 500.
     "EXCEPTION_HANDLER": "realtime.redis_outages.api_exception_handler",
+    # Throttles count per REMOTE_ADDR, never per a client's own X-Forwarded-For: behind a proxy,
+    # the ASGI server puts the forwarded address there for trusted proxies only.
+    "NUM_PROXIES": 0,
 }
+
+# Sign-in attempts (`/api/token/` and the admin's login page) per username and per client
+# address, and token refreshes per client address: DRF's rate format, as for tickets.
+SIGN_IN_RATE_PER_USERNAME = env.str("SIGN_IN_RATE_PER_USERNAME", default="10/min")
+SIGN_IN_RATE_PER_ADDRESS = env.str("SIGN_IN_RATE_PER_ADDRESS", default="30/min")
+TOKEN_REFRESH_RATE_PER_ADDRESS = env.str("TOKEN_REFRESH_RATE_PER_ADDRESS", default="60/min")
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_TOKEN_LIFETIME", default=300)),
     "REFRESH_TOKEN_LIFETIME": timedelta(
         seconds=env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86400)
     ),
+    # At least 32 bytes, and not a known development key (system check realtime.E003).
     "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
     "ALGORITHM": "HS256",
     # Tokens name who issued them and for whom: a token from another service sharing the key
@@ -238,6 +251,9 @@ SIMPLE_JWT = {
     "ISSUER": env.str("JWT_ISSUER", default="{{ cookiecutter.project_slug }}"),
     "LEEWAY": env.int("JWT_LEEWAY", default=0),
     "UPDATE_LAST_LOGIN": False,
+    # Each refresh returns a new refresh token and blacklists the one sent.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 
 # WebSocket handshakes.
@@ -258,8 +274,18 @@ WS_TICKET_THROTTLE_RATE = env.str("WS_TICKET_THROTTLE_RATE", default="60/min")
 # handlers uvicorn installed, so they are declared again as in uvicorn's LOGGING_CONFIG, with the
 # filter. Their levels stay uvicorn's (--log-level). runserver (daphne) logs on
 # `django.channels.server`.
+#
+# What anyone can trigger must not fill the logs (realtime/log_limits.py): Django's security
+# events (a foreign Host header, an oversized body) are written as one line without their
+# traceback, and warnings and errors are limited per logger and level to LOG_REPEATS_PER_SECOND.
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO").upper()
+LOG_REPEATS_PER_SECOND = env.int("DJANGO_LOG_REPEATS_PER_SECOND", default=10)
 REDACTING_STREAM = {"class": "logging.StreamHandler", "filters": ["redact_credentials"]}
+# Handlers of event logs; access logs (one line per request by design) are not limited.
+LIMITED_STREAM = {
+    "class": "logging.StreamHandler",
+    "filters": ["one_line_security_events", "repeat_limit", "redact_credentials"],
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -267,6 +293,11 @@ LOGGING = {
         "redact_credentials": {"()": "realtime.log_redaction.RedactCredentialsFilter"},
         "count_over_capacity_drops": {"()": "realtime.layers.CountOverCapacityDrops"},
         "quiet_receiver_outages": {"()": "realtime.layers.QuietReceiverOutages"},
+        "one_line_security_events": {"()": "realtime.log_limits.OneLineSecurityEvents"},
+        "repeat_limit": {
+            "()": "realtime.log_limits.RepeatLimit",
+            "per_second": LOG_REPEATS_PER_SECOND,
+        },
     },
     "formatters": {
         "console": {"format": "{levelname} {name}: {message}", "style": "{"},
@@ -286,10 +317,10 @@ LOGGING = {
         },
     },
     "handlers": {
-        "console": {**REDACTING_STREAM, "formatter": "console"},
+        "console": {**LIMITED_STREAM, "formatter": "console"},
         "django.server": {**REDACTING_STREAM, "formatter": "django.server"},
         "uvicorn.default": {
-            **REDACTING_STREAM,
+            **LIMITED_STREAM,
             "formatter": "uvicorn.default",
             "stream": "ext://sys.stderr",
         },

@@ -2,7 +2,6 @@
 
 from django.contrib import admin
 from django.urls import path
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 {% if cookiecutter.demo_page -%}
 from realtime import demo_urls
@@ -10,12 +9,12 @@ from realtime import demo_urls
 {% if cookiecutter.auth_mode == "ticket" -%}
 from realtime.ticket_endpoint import ws_ticket
 {% endif -%}
-from realtime.views import LogoutView
+from realtime.views import LogoutView, RefreshView, SignInView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
-    path("api/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
+    path("api/token/", SignInView.as_view(), name="token_obtain_pair"),
+    path("api/token/refresh/", RefreshView.as_view(), name="token_refresh"),
     path("api/logout/", LogoutView.as_view(), name="logout"),
 {%- if cookiecutter.auth_mode == "ticket" %}
     # config/asgi.py serves this URL on the event loop, ahead of Django's handler.

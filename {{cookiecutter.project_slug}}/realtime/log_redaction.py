@@ -16,6 +16,14 @@ credential.
 The subprotocol mode keeps the token out of URLs, in the `Sec-WebSocket-Protocol` header, which
 servers do not log, except uvicorn at `--log-level trace`, which logs whole ASGI scopes: the
 filter masks `access_token.<jwt>` wherever it appears too.
+
+Names are not enough: a client may put a token under a name of its own (`?access_token=`,
+`?jwt=`), in a path, or in a header that a debug log prints. So the filter also masks, wherever
+they appear in a line: the values of the usual credential parameters (SENSITIVE_PARAMETERS),
+anything shaped like a JWT (base64url segments joined by dots, the first starting `eyJ`, which is
+`{"` encoded), and the values of the `Authorization`, `Proxy-Authorization`, `Cookie` and
+`Set-Cookie` headers, as a header line (`Cookie: a=b`), a scope entry
+(`(b'cookie', b'a=b')`) or a META entry (`'HTTP_COOKIE': 'a=b'`).
 """
 
 import logging
@@ -28,6 +36,26 @@ from realtime.credentials import BEARER_SUBPROTOCOL_PREFIX, QUERY_PARAMETER_CRED
 REDACTED = "[redacted]"
 WITHHELD = "[log record withheld: its text could not be checked for credentials]"
 
+# Query parameters whose values are credentials: the project's own, and the names other clients
+# and libraries give tokens and passwords in URLs.
+SENSITIVE_PARAMETERS = frozenset(
+    {
+        *QUERY_PARAMETER_CREDENTIALS,
+        "access_token",
+        "access",
+        "refresh",
+        "refresh_token",
+        "id_token",
+        "jwt",
+        "auth",
+        "authorization",
+        "password",
+        "secret",
+        "api_key",
+        "apikey",
+    }
+)
+
 # A query parameter: a name at the start of the text or after `?`, `&`, `;`, whitespace or a quote,
 # then `=` and a value that runs to the next `&`, `#`, whitespace or quote.
 PARAMETER = re.compile(r"""(?<![^?&;\s'"])([^=?&;#\s'"]+)=([^&#\s'"]+)""")
@@ -35,22 +63,43 @@ PARAMETER = re.compile(r"""(?<![^?&;\s'"])([^=?&;#\s'"]+)=([^&#\s'"]+)""")
 TOKEN_SUBPROTOCOL = re.compile(
     rf"({re.escape(BEARER_SUBPROTOCOL_PREFIX)})[^,\s'\"]+", re.IGNORECASE
 )
-# Text without any of these cannot name a credential: skip the full scan.
-MAY_NAME_CREDENTIAL = re.compile(r"t(?:oken|icket)|%", re.IGNORECASE)
+# A JWT (JWS or JWE compact form): its header is base64url JSON, so it starts with `eyJ`.
+JWT = re.compile(
+    r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"
+    r"(?:\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)?"
+)
+# A credential-bearing header and its value: a quoted value (scope, META or JSON entry) to its
+# closing quote, an unquoted one (a header line) to the end of the line.
+CREDENTIAL_HEADER = re.compile(
+    r"""(?<![A-Za-z0-9-])((?:HTTP_)?(?:PROXY[-_])?AUTHORIZATION|(?:HTTP_)?(?:SET[-_])?COOKIE)"""
+    r"""((?:['"]\s*[:,]|:)\s*(?:(?-i:b)(?=['"]))?)('[^']*'|"[^"]*"|[^\r\n]*)""",
+    re.IGNORECASE,
+)
+# Text without any of these cannot hold a credential: skip the full scan.
+MAY_NAME_CREDENTIAL = re.compile(
+    r"t(?:oken|icket)|%|eyJ|jwt|access|refresh|passw|secret|auth|cookie|key", re.IGNORECASE
+)
 
 
 def redact(text: str) -> str:
-    """`text` with the value of every credential query parameter and token subprotocol replaced
-    by REDACTED."""
+    """`text` with every credential replaced by REDACTED: the values of credential query
+    parameters, token subprotocols and credential headers, and every JWT."""
     if not MAY_NAME_CREDENTIAL.search(text):
         return text
 
     def replace(match: re.Match) -> str:
-        if unquote(match[1]).lower() in QUERY_PARAMETER_CREDENTIALS:
+        if unquote(match[1]).lower() in SENSITIVE_PARAMETERS:
             return f"{match[1]}={REDACTED}"
         return match[0]
 
-    return TOKEN_SUBPROTOCOL.sub(rf"\1{REDACTED}", PARAMETER.sub(replace, text))
+    text = TOKEN_SUBPROTOCOL.sub(rf"\1{REDACTED}", PARAMETER.sub(replace, text))
+    return CREDENTIAL_HEADER.sub(redact_header_value, JWT.sub(REDACTED, text))
+
+
+def redact_header_value(match: re.Match) -> str:
+    name, separator, value = match.groups()
+    quote = value[0] if value[:1] in ("'", '"') else ""
+    return f"{name}{separator}{quote}{REDACTED}{quote}"
 
 
 def redact_arg(value):

@@ -36,23 +36,32 @@ class RecentAnswers:
     def clear(self) -> None:
         """Forget every answer, and the answers of lookups still running."""
         # Rebinding is atomic: code on the event loop keeps working on the dicts it holds.
-        # key -> (started, answer), oldest first, so that expired answers are at the front.
+        # key -> (started, answer) in the order stored: mostly oldest first, so that
+        # forget_older_than finds most expired answers at the front.
         self._answers: OrderedDict[Hashable, tuple[float, object]] = OrderedDict()
         self._pending: dict[Hashable, asyncio.Future] = {}
 
     def recent(self, key: Hashable):
         """The answer for `key` if one is recent enough, else None: a lookup without awaiting."""
-        answers = self._answers
-        forget_older_than(answers, time.monotonic() - self.max_age)
-        hit = answers.get(key)
+        hit = self._fresh(self._answers, time.monotonic(), key)
         return None if hit is None else hit[1]
+
+    def _fresh(self, answers, now, key):
+        """The (started, answer) entry of `key` if it is younger than max_age, else None."""
+        limit = now - self.max_age
+        forget_older_than(answers, limit)
+        hit = answers.get(key)
+        # Answers are stored when their lookup ends but aged from when it started, so one may
+        # sit behind a younger answer that forget_older_than stopped at: check every hit.
+        if hit is None or hit[0] <= limit:
+            return None
+        return hit
 
     async def get(self, key: Hashable, lookup: Callable[[], Awaitable[object]]):
         """The answer for `key`: remembered if recent enough, else `await lookup()`."""
         answers, pending = self._answers, self._pending
         started = time.monotonic()
-        forget_older_than(answers, started - self.max_age)
-        if (hit := answers.get(key)) is not None:
+        if (hit := self._fresh(answers, started, key)) is not None:
             return hit[1]
         if (task := pending.get(key)) is None:
             # A task of its own: a caller that goes away does not cancel the others' lookup.
@@ -65,6 +74,7 @@ class RecentAnswers:
         if task.cancelled() or task.exception() is not None:
             return  # raised to the callers; nothing to remember
         answers[key] = (started, task.result())
+        answers.move_to_end(key)  # a key stored again goes to the back, with the newest
         if len(answers) > self.max_entries:
             answers.popitem(last=False)
 

@@ -1,5 +1,7 @@
 """System checks of the ticket settings (this module exists in the ticket mode only)."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core import checks
 from django.core.cache import caches
@@ -52,7 +54,7 @@ def check_ticket_throttle_rate(app_configs, **kwargs):
 
 @checks.register(checks.Tags.security)
 def check_ticket_endpoint_middleware(app_configs, **kwargs):
-    """realtime.W002: settings.MIDDLEWARE lists middleware that the ticket endpoint does not run.
+    """realtime.W005: settings.MIDDLEWARE lists middleware that the ticket endpoint does not run.
 
     `POST /api/ws-ticket/` is served ahead of Django's handler and runs only the middleware in
     realtime.ticket_endpoint.POLICY_MIDDLEWARE; the rest of Django's default list has nothing to
@@ -71,7 +73,38 @@ def check_ticket_endpoint_middleware(app_configs, **kwargs):
             hint="If it does no I/O, add it to POLICY_MIDDLEWARE in realtime/ticket_endpoint.py; "
             "if it has nothing to do on that endpoint, to NOT_NEEDED_MIDDLEWARE.",
             obj=name,
-            id="realtime.W002",
+            id="realtime.W005",
         )
         for name in skipped
     ]
+
+
+@checks.register()
+def check_ticket_ttl(app_configs, **kwargs):
+    """realtime.E002: WS_TICKET_TTL must be a whole number of seconds, at least 1.
+    realtime.W002: a ticket should not outlive the access token that bought it.
+
+    The TTL is the ticket's expiry in the cache: at 0 or below, Redis refuses to store it and
+    every ticket request fails.
+    """
+    ttl = settings.WS_TICKET_TTL
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
+        return [
+            checks.Error(
+                f"WS_TICKET_TTL is {ttl!r}: a ticket must live at least 1 second.",
+                hint="Set WS_TICKET_TTL to a whole number of seconds, for example 30.",
+                id="realtime.E002",
+            )
+        ]
+    lifetime = settings.SIMPLE_JWT.get("ACCESS_TOKEN_LIFETIME")
+    if isinstance(lifetime, timedelta) and ttl > lifetime.total_seconds():
+        return [
+            checks.Warning(
+                f"WS_TICKET_TTL ({ttl} s) is longer than the access-token lifetime "
+                f"({lifetime.total_seconds():g} s): a ticket would outlive the token it "
+                "stands for.",
+                hint="A ticket is redeemed right after it is bought: a few seconds to a minute.",
+                id="realtime.W002",
+            )
+        ]
+    return []

@@ -12,7 +12,7 @@ settings.MIDDLEWARE that is in POLICY_MIDDLEWARE, in settings order, each layer 
 Django's handler wraps it (an exception becomes Django's response for it). These do no I/O, so
 their hooks run inline on the event loop. The rest of settings.MIDDLEWARE does not run on this
 endpoint: NOT_NEEDED_MIDDLEWARE says why the default rest does not apply, and the system check
-realtime.W002 names any other (realtime/ticket_checks.py).
+realtime.W005 names any other (realtime/ticket_checks.py).
 
 The view answers with Django's and simplejwt's own parts:
 - a Host header outside ALLOWED_HOSTS is refused (HttpRequest.get_host), 400;

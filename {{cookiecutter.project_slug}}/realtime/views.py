@@ -1,4 +1,8 @@
-"""The project's own REST endpoints (simplejwt provides the token and refresh views)."""
+"""The token endpoints: simplejwt's views, throttled, with responses that no cache may store.
+
+A response carrying tokens, or refusing them, is for its one client: `Cache-Control: no-store`
+keeps it out of browser and proxy caches.
+"""
 
 import logging
 
@@ -7,15 +11,44 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
-from rest_framework_simplejwt.views import TokenBlacklistView
+from rest_framework_simplejwt.views import (
+    TokenBlacklistView,
+    TokenObtainPairView,
+    TokenRefreshView,
+)
 
 from realtime.redis_outages import REDIS_UNAVAILABLE, RETRY_AFTER_SECONDS
 from realtime.revocation import revoke_sessions
+from realtime.throttles import SIGN_IN_THROTTLES, TokenRefreshAddressThrottle
 
 logger = logging.getLogger(__name__)
 
 
-class LogoutView(TokenBlacklistView):
+class NoStoreMixin:
+    """Every response of the view, refusals included, carries `Cache-Control: no-store`."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class SignInView(NoStoreMixin, TokenObtainPairView):
+    """`POST /api/token/` with username and password: a token pair; throttled per username and
+    per client address (realtime.throttles), 429 with Retry-After."""
+
+    throttle_classes = SIGN_IN_THROTTLES
+
+
+class RefreshView(NoStoreMixin, TokenRefreshView):
+    """`POST /api/token/refresh/`: a new access token and a new refresh token; the refresh token
+    sent is blacklisted (SIMPLE_JWT's ROTATE_REFRESH_TOKENS, BLACKLIST_AFTER_ROTATION), so a
+    stolen one works once at most. Throttled per client address."""
+
+    throttle_classes = (TokenRefreshAddressThrottle,)
+
+
+class LogoutView(NoStoreMixin, TokenBlacklistView):
     """`POST /api/logout/` with `{"refresh": "..."}`: blacklist it, and close the user's sockets.
 
     simplejwt's blacklist view checks and blacklists the refresh token (401 if it is invalid or

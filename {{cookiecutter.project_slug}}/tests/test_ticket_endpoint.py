@@ -161,9 +161,9 @@ def without_length(headers: dict[str, str]) -> dict[str, str]:
 
 
 def test_middleware_the_endpoint_skips_is_named_by_a_system_check(settings):
-    assert "realtime.W002" not in {message.id for message in run_checks()}
+    assert "realtime.W005" not in {message.id for message in run_checks()}
 
     settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.gzip.GZipMiddleware"]
 
-    (warning,) = [message for message in run_checks() if message.id == "realtime.W002"]
+    (warning,) = [message for message in run_checks() if message.id == "realtime.W005"]
     assert warning.obj == "django.middleware.gzip.GZipMiddleware"
