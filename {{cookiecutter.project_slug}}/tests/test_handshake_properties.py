@@ -10,7 +10,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from config.asgi import application
-from tests.conftest import ALLOWED_ORIGIN
+from tests.handshakes import ALLOWED_ORIGIN
 
 examples = hypothesis_settings(
     max_examples=150,
