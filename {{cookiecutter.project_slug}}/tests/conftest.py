@@ -26,6 +26,14 @@ from tests.throwaway_redis import REDIS_SERVER, ThrowawayRedis
 from tests.users import PASSWORD
 
 
+def pytest_collection_modifyitems(items):
+    """Each module's tests run on one pytest-xdist worker (--dist loadgroup), so that the servers
+    a module shares start once; a test marked with an xdist_group of its own may run elsewhere."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def fast_password_hasher():
     """Passwords made and checked in the test process use a fast hasher.

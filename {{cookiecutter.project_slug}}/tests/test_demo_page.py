@@ -273,6 +273,7 @@ def test_client_stops_after_two_refused_handshakes_in_a_row(demo_server, open_de
         pytest.param(1013, "", "open", marks=pytest.mark.slow),
     ],
 )
+@pytest.mark.xdist_group("demo_page_close_codes")  # beside the rest of the module: it waits most
 def test_client_acts_on_the_close_code(open_demo, code, reason, then):
     sockets = []  # (when the page opened it, its route)
 
