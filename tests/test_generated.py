@@ -57,8 +57,8 @@ def uv_sync(project):
 
 
 # Each baked suite runs its tests on pytest-xdist workers of its own; this template runs two
-# suites at a time (pyproject.toml), so three workers each keep a 2-core machine busy.
-SUITE_WORKERS = "3"
+# suites at a time (pyproject.toml): two workers each, four test processes on a 2-core machine.
+SUITE_WORKERS = "2"
 
 
 def run_suite(project, **env):
