@@ -22,7 +22,7 @@ MODE_FILES = {
         "tests/test_ticket_checks.py",
         "tests/test_ticket_endpoint.py",
         "tests/test_ticket_ttl_check.py",
-        "tests/test_ticket_redis_faults.py",
+        "tests/test_ticket_redis_outages.py",
         "tests/ticket_credentials.py",
     ],
     "query_jwt": [
@@ -82,6 +82,10 @@ COMMON_FILES = [
     "users/migrations/0001_initial.py",
     "users/models.py",
     "tests/test_users.py",
+    "tests/handshakes.py",
+    "tests/redis_isolation.py",
+    "tests/required_services.py",
+    "tests/users.py",
     "tests/conftest.py",
     "tests/credentials.py",
 ]

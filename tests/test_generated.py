@@ -56,9 +56,14 @@ def uv_sync(project):
     assert result.returncode == 0, result.stderr
 
 
+# Each baked suite runs its tests on pytest-xdist workers of its own; this template runs two
+# suites at a time (pyproject.toml): two workers each, four test processes on a 2-core machine.
+SUITE_WORKERS = "2"
+
+
 def run_suite(project, **env):
     result = subprocess.run(
-        [UV, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"],
+        [UV, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", "-n", SUITE_WORKERS],
         cwd=project,
         env=project_env(**env),
         capture_output=True,

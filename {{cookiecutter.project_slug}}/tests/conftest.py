@@ -5,10 +5,9 @@ REQUIRE_SERVICES=1 (CI), a test that needs Redis fails instead of skipping when 
 """
 
 import os
-import uuid
+import time
 
 import pytest
-import redis
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,15 +18,20 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from config.asgi import application
 from tests.credentials import ws_credentials_for
+from tests.handshakes import ALLOWED_ORIGIN
 from tests.live_server import LiveServer, migrated_database
+from tests.redis_isolation import delete_keys, new_prefix, prefixed_settings
+from tests.required_services import skip_or_fail
 from tests.throwaway_redis import REDIS_SERVER, ThrowawayRedis
-
-ALLOWED_ORIGIN = b"http://localhost"
-PASSWORD = "correct horse battery staple"
+from tests.users import PASSWORD
 
 
-def services_required() -> bool:
-    return os.environ.get("REQUIRE_SERVICES", "") not in ("", "0")
+def pytest_collection_modifyitems(items):
+    """Each module's tests run on one pytest-xdist worker (--dist loadgroup), so that the servers
+    a module shares start once; a test marked with an xdist_group of its own may run elsewhere."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -46,10 +50,7 @@ def fast_password_hasher():
 def redis_url():
     """The Redis under test; skips (or, with REQUIRE_SERVICES=1, fails) without REDIS_URL."""
     if not settings.REDIS_URL:
-        message = "needs Redis: set REDIS_URL"
-        if services_required():
-            pytest.fail(f"{message} (REQUIRE_SERVICES is set)")
-        pytest.skip(message)
+        skip_or_fail("needs Redis: set REDIS_URL")
     return settings.REDIS_URL
 
 
@@ -57,23 +58,11 @@ def redis_url():
 def throwaway_redis(tmp_path):
     """A started redis-server of this test's own; skips (or fails) if redis-server is missing."""
     if REDIS_SERVER is None:
-        message = "needs redis-server on PATH"
-        if services_required():
-            pytest.fail(f"{message} (REQUIRE_SERVICES is set)")
-        pytest.skip(message)
+        skip_or_fail("needs redis-server on PATH")
     server = ThrowawayRedis(tmp_path)
     server.start()
     yield server
     server.stop()
-
-
-def delete_keys(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        for key in client.scan_iter(match=f"{prefix}*", count=1000):
-            client.delete(key)
-    finally:
-        client.close()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -82,19 +71,8 @@ def isolated_redis_keys():
     if not settings.REDIS_URL:
         yield None
         return
-    prefix = f"{settings.REDIS_KEY_PREFIX}:test-{uuid.uuid4().hex[:12]}"
-    layers = settings.CHANNEL_LAYERS
-    caches = settings.CACHES
-    with override_settings(
-        REDIS_KEY_PREFIX=prefix,
-        CHANNEL_LAYERS={
-            "default": {
-                **layers["default"],
-                "CONFIG": {**layers["default"]["CONFIG"], "prefix": f"{prefix}:channels"},
-            }
-        },
-        CACHES={"default": {**caches["default"], "KEY_PREFIX": f"{prefix}:cache"}},
-    ):
+    prefix = new_prefix()
+    with override_settings(**prefixed_settings(prefix)):
         try:
             yield prefix
         finally:
@@ -209,17 +187,27 @@ def ws_credentials(access_token):
     return credentials
 
 
-async def assert_refused(comm):
-    """The handshake is refused (a close before accept: HTTP 403), and nothing else is sent."""
-    connected, _ = await comm.connect()
-    assert connected is False
-    assert await comm.receive_nothing()
-
-
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory):
-    """A migrated SQLite file with the live-server users, copied for each server."""
-    return migrated_database(tmp_path_factory.mktemp("live-db"))
+    """A migrated SQLite file with the live-server users, copied for each server.
+
+    Made once per run: pytest-xdist workers share it through their common temporary directory.
+    The worker that creates the lock file makes it; the others wait for it to appear.
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    database = shared / "live-template.sqlite3"
+    try:
+        os.close(os.open(shared / "live-template.lock", os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        deadline = time.monotonic() + 120
+        while not database.exists():
+            assert time.monotonic() < deadline, "another worker never made the template database"
+            time.sleep(0.05)
+    else:
+        os.replace(migrated_database(tmp_path_factory.mktemp("live-db")), database)
+    return database
 
 
 @pytest.fixture
@@ -238,3 +226,11 @@ def server_process(tmp_path, template_db, isolated_redis_keys):
     yield start
     for server in servers:
         server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory, template_db, isolated_redis_keys):
+    """One uvicorn shared by the tests of a module that neither stop it nor change its users."""
+    workdir = tmp_path_factory.mktemp("module-server")
+    with LiveServer(workdir, template_db, isolated_redis_keys) as server:
+        yield server

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from realtime.credentials import MAX_QUERY_PARAMS, MAX_QUERY_STRING_BYTES
-from tests.conftest import assert_refused
+from tests.handshakes import assert_refused
 
 
 async def connect_as(communicator, ws_credentials, user, room="lobby"):

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import assert_refused
+from tests.handshakes import assert_refused
 
 SOCKET_CALLS = ("connect", "connect_ex", "recv", "recv_into", "recvfrom", "send", "sendall")
 

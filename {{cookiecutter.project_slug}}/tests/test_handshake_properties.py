@@ -10,7 +10,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from config.asgi import application
-from tests.conftest import ALLOWED_ORIGIN
+from tests.handshakes import ALLOWED_ORIGIN
 
 examples = hypothesis_settings(
     max_examples=150,
@@ -48,9 +48,11 @@ async def handshake(path, query_string, header_list, offered=()):
     comm = WebsocketCommunicator(application, path, header_list, list(offered))
     comm.scope["query_string"] = query_string
     try:
-        connected, _ = await comm.connect()
+        # A bound, not a time limit: on a machine busy with other test workers, the user lookup
+        # in a thread can take longer than the communicator's default second.
+        connected, _ = await comm.connect(timeout=10)
     finally:
-        await comm.disconnect()
+        await comm.disconnect(timeout=10)
     return connected
 
 

@@ -12,8 +12,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from realtime import access_tokens
 from realtime.access_tokens import MAX_TOKEN_LENGTH
-from tests.conftest import assert_refused
 from tests.credentials import ws_credentials_for
+from tests.handshakes import assert_refused
 
 
 def signed_token(user, *, drop=(), key=None, algorithm="HS256", **claims):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import assert_refused
+from tests.handshakes import assert_refused
 
 
 async def test_ticket_parameter_is_refused_in_this_mode(communicator, user, access_token):

@@ -9,7 +9,7 @@ import pytest
 from django.core.checks import run_checks
 from django.test import Client
 
-from tests.conftest import PASSWORD
+from tests.users import PASSWORD
 
 LOTS = "1000/min"
 WRONG = "not the password"

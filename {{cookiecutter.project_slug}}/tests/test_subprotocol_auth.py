@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from tests.conftest import assert_refused
+from tests.handshakes import assert_refused
 from tests.subprotocol_credentials import live_ws_credentials_for, token_credentials
 
 

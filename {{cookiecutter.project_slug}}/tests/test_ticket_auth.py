@@ -18,7 +18,7 @@ from websockets.exceptions import InvalidStatus
 from config.asgi import application
 from realtime.ticket_endpoint import MAX_BODY_BYTES
 from realtime.tickets import KEY_PREFIX, issue_ticket, redeem_ticket
-from tests.conftest import ALLOWED_ORIGIN, assert_refused
+from tests.handshakes import ALLOWED_ORIGIN, assert_refused
 from tests.ticket_credentials import TICKET_URL, live_ws_credentials_for, post_for_ticket
 
 # The endpoint

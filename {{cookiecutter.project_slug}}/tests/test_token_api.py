@@ -2,7 +2,7 @@
 
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tests.conftest import PASSWORD
+from tests.users import PASSWORD
 
 
 def test_token_pair_for_valid_credentials(api_client, user):

@@ -2,7 +2,7 @@
 returns a new one and blacklists the one sent (SIMPLE_JWT ROTATE_REFRESH_TOKENS,
 BLACKLIST_AFTER_ROTATION)."""
 
-from tests.conftest import PASSWORD
+from tests.users import PASSWORD
 
 
 def test_token_refresh_and_logout_responses_are_not_stored(api_client, user):

@@ -3,7 +3,7 @@
 
 import pytest
 
-from tests.conftest import assert_refused
+from tests.handshakes import assert_refused
 
 
 @pytest.fixture

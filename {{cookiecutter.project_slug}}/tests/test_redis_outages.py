@@ -18,8 +18,8 @@ from django.db import close_old_connections
 from django.test import override_settings
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import assert_refused
 from tests.credentials import assert_live_credential_while_redis_is_down, live_ws_credentials_for
+from tests.handshakes import assert_refused
 from tests.live_server import free_port
 
 ORIGIN = "http://localhost"

@@ -12,7 +12,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from tests.credentials import live_ws_credentials_for
-from tests.live_server import PROJECT_DIR, USERS
+from tests.live_server import PROJECT_DIR
+from tests.users import USERS
 
 pytestmark = pytest.mark.server
 
@@ -29,8 +30,8 @@ async def receive_json(ws):
 
 
 @pytest.mark.parametrize("kind", ["uvicorn", "runserver"])
-async def test_server_serves_tokens_and_chat(server_process, kind):
-    server = server_process(kind)
+async def test_server_serves_tokens_and_chat(module_server, server_process, kind):
+    server = module_server if kind == "uvicorn" else server_process(kind)
     credentials = await asyncio.to_thread(live_ws_credentials_for, server)
 
     async with server.websocket(**credentials, origin=ORIGIN) as ws:
@@ -53,8 +54,8 @@ BAD_CREDENTIALS = [
 
 
 @pytest.mark.parametrize("credentials", BAD_CREDENTIALS)
-async def test_refused_handshake_is_http_403(server_process, credentials):
-    server = server_process()
+async def test_refused_handshake_is_http_403(module_server, credentials):
+    server = module_server
     with pytest.raises(InvalidStatus) as refused:
         async with server.websocket(**credentials, origin=ORIGIN):
             pass
@@ -87,6 +88,7 @@ async def test_server_exits_promptly_on_sigterm_after_refused_and_dropped_connec
     assert "Traceback" not in server.output()
 
 
+@pytest.mark.slow
 async def test_socket_idle_on_redis_for_20s_still_chats(redis_url, server_process):
     server = server_process()
     alice_credentials = await asyncio.to_thread(live_ws_credentials_for, server, "alice")
@@ -112,8 +114,8 @@ def test_port_is_released_after_stop(server_process):
         sock.bind(("127.0.0.1", server.port))
 
 
-def test_readme_python_client_works_as_printed(server_process):
-    server = server_process()
+def test_readme_python_client_works_as_printed(module_server):
+    server = module_server
     readme = (PROJECT_DIR / "README.md").read_text()
     (client,) = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
     pointed = client.replace('"127.0.0.1:8000"', f'"127.0.0.1:{server.port}"').replace(

@@ -1,6 +1,6 @@
 """Ticket mode with its Redis unreachable: the endpoint answers 503 and tickets are refused."""
 
-from tests.conftest import assert_refused
+from tests.handshakes import assert_refused
 from tests.live_server import free_port
 from tests.ticket_credentials import post_for_ticket
 
