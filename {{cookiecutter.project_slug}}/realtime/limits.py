@@ -35,11 +35,12 @@ NO_EXPIRY_SECONDS = 3600
 class MessageRate:
     """One socket's token bucket: `take()` for each frame says ALLOWED, REFUSED or CLOSE."""
 
-    def __init__(self, rate: float, burst: int):
+    def __init__(self, rate: float, burst: int, clock=time.monotonic):
         self.rate = rate
         self.burst = burst
+        self.clock = clock
         self.tokens = float(burst)
-        self.updated = time.monotonic()
+        self.updated = clock()
         self.refused_in_a_row = 0
 
     @classmethod
@@ -47,7 +48,7 @@ class MessageRate:
         return cls(settings.WS_MESSAGE_RATE, settings.WS_MESSAGE_BURST)
 
     def take(self) -> str:
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens >= 1:
