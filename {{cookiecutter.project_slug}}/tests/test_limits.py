@@ -165,19 +165,29 @@ async def test_an_entry_stops_counting_at_its_deadline(slots, settings):
 
 async def test_a_refresh_moves_the_deadline(slots, settings):
     settings.WS_MAX_CONNECTIONS_PER_USER = 1
-    assert await slots.acquire(7, "refreshed", time.time() - 1)
-    await slots.extend(7, "refreshed", time.time() + 60)
+    assert await slots.acquire(7, "refreshed", time.time() + 60)
 
-    assert not await slots.acquire(7, "one-too-many", time.time() + 60)
-    await slots.release(7, "refreshed")
-    assert await slots.acquire(7, "now-there-is-room", time.time() + 60)
+    await slots.extend(7, "refreshed", time.time() - 1)
+
+    assert await slots.acquire(7, "next", time.time() + 60)
+
+
+async def test_a_released_slot_is_free_again(slots, settings):
+    settings.WS_MAX_CONNECTIONS_PER_USER = 1
+    assert await slots.acquire(7, "first", time.time() + 60)
+    assert not await slots.acquire(7, "second", time.time() + 60)
+
+    await slots.release(7, "first")
+
+    assert await slots.acquire(7, "second", time.time() + 60)
 
 
 async def test_the_users_key_on_redis_expires_with_its_last_deadline(redis_url, settings):
     slots = RedisConnectionSlots()
     now = time.time()
-    await slots.acquire(7, "later", now + 120)
+    await slots.acquire(7, "later", now + 90)
     await slots.acquire(7, "sooner", now + 30)
+    await slots.extend(7, "sooner", now + 120)  # an in-band refresh
 
     client = redis.Redis.from_url(redis_url)
     try:
