@@ -257,7 +257,8 @@ class ChatConsumer(SessionConsumer):
             await self.close(*NOT_A_MEMBER)
 
     async def room_recheck(self, event):
-        """The room's rules changed: ask again, past any remembered answer."""
+        """The room's rules changed: ask again, past any answer remembered before the change."""
+        recent_answers.clear_once(event["change"])
         if not await can_join(self.scope["user"], self.room):
             await self.close(*NOT_A_MEMBER)
 

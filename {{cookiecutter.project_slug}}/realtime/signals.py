@@ -13,6 +13,7 @@
 Connected by RealtimeConfig.ready().
 """
 
+import uuid
 from functools import partial
 
 from asgiref.sync import async_to_sync
@@ -139,7 +140,9 @@ def remove_from_rooms(pairs) -> None:
 
 
 def recheck_room(room: str) -> None:
-    async_to_sync(get_channel_layer().group_send)(f"chat.{room}", {"type": "room.recheck"})
+    # Every process that hears of this change forgets its remembered answers once.
+    event = {"type": "room.recheck", "change": uuid.uuid4().hex}
+    async_to_sync(get_channel_layer().group_send)(f"chat.{room}", event)
 
 
 def forget_answers_on_commit() -> None:

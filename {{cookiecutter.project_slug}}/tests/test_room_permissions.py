@@ -5,6 +5,7 @@ import string
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.contrib import admin
 from django.db import transaction
 from hypothesis import HealthCheck, given
@@ -148,6 +149,19 @@ async def test_a_room_made_private_closes_the_sockets_of_non_members(
 
     assert await bob.receive_output(timeout=1) == CLOSE_NOT_A_MEMBER
     assert await alice.receive_nothing()
+
+
+async def test_a_recheck_looks_past_answers_remembered_before_the_change(
+    communicator, ws_credentials, other_user
+):
+    """Another process made the room private: this one's remembered answers are out of date."""
+    bob = await open_socket(communicator, ws_credentials, other_user, "team")  # remembered: public
+    # bulk_create sends no signal: nothing in this process forgets the answers it remembers.
+    await sync_to_async(Room.objects.bulk_create)([Room(name="team", private=True)])
+
+    await get_channel_layer().group_send("chat.team", {"type": "room.recheck", "change": "x"})
+
+    assert await bob.receive_output(timeout=1) == CLOSE_NOT_A_MEMBER
 
 
 @pytest.mark.django_db
