@@ -34,6 +34,12 @@ async def open_socket(communicator, ws_credentials, user, room="lobby"):
     return comm
 
 
+async def assert_chats(comm):
+    """The socket stays open and chats (one over the limit is accepted, then closed)."""
+    await comm.send_json_to({"message": "still here"})
+    assert (await comm.receive_json_from())["message"] == "still here"
+
+
 # Messages per socket
 
 
@@ -129,7 +135,7 @@ async def test_sockets_past_the_per_user_limit_are_accepted_then_closed_4429(
     assert await third.receive_output() == CLOSE_TOO_MANY
 
     await first.disconnect()  # releases its slot
-    await open_socket(communicator, ws_credentials, user)
+    await assert_chats(await open_socket(communicator, ws_credentials, user))
 
 
 async def test_a_refused_socket_does_not_hold_a_slot(communicator, ws_credentials, user, settings):
@@ -142,7 +148,7 @@ async def test_a_refused_socket_does_not_hold_a_slot(communicator, ws_credential
         await refused.disconnect()
 
     await first.disconnect()
-    await open_socket(communicator, ws_credentials, user)
+    await assert_chats(await open_socket(communicator, ws_credentials, user))
 
 
 @pytest.fixture(params=["local", "redis"])
