@@ -211,6 +211,11 @@ class Environment:
             # Thousands of tickets per minute for a handful of users: the throttle still runs
             # (its cache read and write are part of the cost measured), but never refuses.
             "WS_TICKET_THROTTLE_RATE": "100000000/min",
+            # The same for the WebSocket limits: one socket sends every fan-out message, and a
+            # handful of users hold thousands of sockets. Each is still checked.
+            "WS_MESSAGE_RATE": "100000000",
+            "WS_MESSAGE_BURST": "100000000",
+            "WS_MAX_CONNECTIONS_PER_USER": "100000000",
             "JWT_ACCESS_TOKEN_LIFETIME": "3600",
             "PYTHONUNBUFFERED": "1",
         }

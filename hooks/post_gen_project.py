@@ -15,10 +15,8 @@ DEMO_PAGE = "{{ cookiecutter.demo_page }}" == "True"
 JWT_MODES = ("query_jwt", "subprotocol")  # the modes whose credential is the access JWT itself
 MODE_FILES = {
     "realtime/ticket_checks.py": ("ticket",),
-    "realtime/redis_client.py": ("ticket",),
     "realtime/tickets.py": ("ticket",),
     "realtime/ticket_endpoint.py": ("ticket",),
-    "tests/test_redis_client.py": ("ticket",),
     "tests/test_ticket_auth.py": ("ticket",),
     "tests/test_ticket_checks.py": ("ticket",),
     "tests/test_ticket_endpoint.py": ("ticket",),

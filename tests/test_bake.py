@@ -13,11 +13,9 @@ UNRENDERED = re.compile(r"\{\{\s*cookiecutter\.|\{%[^%]*cookiecutter")
 
 MODE_FILES = {
     "ticket": [
-        "realtime/redis_client.py",
         "realtime/ticket_checks.py",
         "realtime/ticket_endpoint.py",
         "realtime/tickets.py",
-        "tests/test_redis_client.py",
         "tests/test_ticket_auth.py",
         "tests/test_ticket_checks.py",
         "tests/test_ticket_endpoint.py",
@@ -72,6 +70,12 @@ COMMON_FILES = [
     "realtime/log_redaction.py",
     "realtime/origins.py",
     "realtime/recent_answers.py",
+    "realtime/redis_client.py",
+    "realtime/limits.py",
+    "realtime/permissions.py",
+    "realtime/models.py",
+    "realtime/admin.py",
+    "realtime/migrations/0001_initial.py",
     "realtime/redis_outages.py",
     "realtime/revocation.py",
     "realtime/routing.py",
@@ -86,6 +90,9 @@ COMMON_FILES = [
     "tests/redis_isolation.py",
     "tests/required_services.py",
     "tests/users.py",
+    "tests/test_redis_client.py",
+    "tests/test_room_permissions.py",
+    "tests/test_limits.py",
     "tests/conftest.py",
     "tests/credentials.py",
 ]

@@ -260,6 +260,16 @@ SIMPLE_JWT = {
 # Browsers always send Origin; native apps and servers usually do not, and cannot be
 # cross-site-hijacked, so a missing Origin is allowed. Set to off to require one.
 WS_ALLOW_MISSING_ORIGIN = env.bool("WS_ALLOW_MISSING_ORIGIN", default=True)
+
+# WebSocket limits (realtime/limits.py). Frames: a socket may send WS_MESSAGE_BURST at once and
+# WS_MESSAGE_RATE a second sustained. Sockets open at once per user, across every process.
+# Frames over WS_MAX_FRAME_BYTES close the socket with 1009: serve with uvicorn's `--ws-max-size`
+# set to the same number, so that the server refuses them before reading them whole. 64 KiB holds
+# the longest chat message (4,000 characters) even with every character JSON-escaped.
+WS_MESSAGE_RATE = env.float("WS_MESSAGE_RATE", default=5.0)
+WS_MESSAGE_BURST = env.int("WS_MESSAGE_BURST", default=20)
+WS_MAX_CONNECTIONS_PER_USER = env.int("WS_MAX_CONNECTIONS_PER_USER", default=20)
+WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=65536)
 {%- if cookiecutter.auth_mode == "ticket" %}
 
 # WebSocket tickets: how many seconds one lives unredeemed, and how often a user may ask for one

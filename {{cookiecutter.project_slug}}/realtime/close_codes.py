@@ -13,3 +13,11 @@ AUTH_FAILED = (4403, "auth_failed")  # in-band refresh refused: stop, sign in ag
 TOO_SLOW = (4408, "too_slow")
 # The server cannot serve the socket for now (Redis unreachable): reconnect later, with backoff.
 TRY_AGAIN_LATER = (1013, "try_again_later")
+# Removed from the room (or the room became private): stop; do not rejoin that room.
+NOT_A_MEMBER = (4403, "not_a_member")
+# The socket kept sending past the rate limit (realtime.limits): reconnect later, with backoff.
+RATE_LIMITED = (4429, "rate_limited")
+# The user has WS_MAX_CONNECTIONS_PER_USER sockets open already: close one, or retry later.
+TOO_MANY_CONNECTIONS = (4429, "too_many_connections")
+# A frame over WS_MAX_FRAME_BYTES, where the server itself did not refuse it (RFC 6455's code).
+MESSAGE_TOO_BIG = (1009, "message_too_big")

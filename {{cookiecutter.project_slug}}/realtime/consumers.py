@@ -7,10 +7,24 @@ import logging
 import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from realtime.access_tokens import authenticate_access_token, leeway_seconds
-from realtime.close_codes import AUTH_FAILED, LOGGED_OUT, TOKEN_EXPIRED, TOO_SLOW, TRY_AGAIN_LATER
+from realtime.close_codes import (
+    AUTH_FAILED,
+    LOGGED_OUT,
+    MESSAGE_TOO_BIG,
+    NOT_A_MEMBER,
+    RATE_LIMITED,
+    TOKEN_EXPIRED,
+    TOO_MANY_CONNECTIONS,
+    TOO_SLOW,
+    TRY_AGAIN_LATER,
+)
 from realtime.dispatch import LoopDispatchMixin
+from realtime.limits import ALLOWED, CLOSE, MessageRate, connection_slots
+from realtime.permissions import can_join, can_send
+from realtime.recent_answers import recent_answers
 from realtime.redis_outages import REDIS_UNAVAILABLE, DeadlineLayer
 from realtime.revocation import user_group
 
@@ -29,6 +43,10 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
       4403 `auth_failed`.
     - Revocation: the socket is in its user's group (realtime.revocation), and closes with 4401
       `logged_out` on `session.revoke`.
+    - Limits (realtime.limits): past WS_MAX_CONNECTIONS_PER_USER open sockets, a new one is
+      accepted and closed with 4429 `too_many_connections`; frames past the socket's rate get a
+      `rate_limited` error, then a close with 4429 `rate_limited`; a frame over
+      WS_MAX_FRAME_BYTES closes the socket with 1009.
 
     - Backlog: when the channel layer dropped this socket's messages because its client read too
       slowly (realtime.layers, CHANNEL_BACKLOG_LIMIT), the socket closes with 4408 `too_slow`.
@@ -76,6 +94,15 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
     async def websocket_connect(self, message):
         self.joined_groups = set()
         self.expires_at = self.scope.get("auth_expires_at")
+        self.message_rate = MessageRate.from_settings()
+        self.max_frame_bytes = settings.WS_MAX_FRAME_BYTES
+        self.slots = connection_slots()
+        if not await self.slots.acquire(self.scope["user"].pk, self.channel_name, self.deadline()):
+            # Accepted, then closed: a refused handshake would not tell the client why.
+            await self.accept(self.offered_subprotocol())
+            await self.close(*TOO_MANY_CONNECTIONS)
+            return
+        self.holds_slot = True
         await self.join_group(user_group(self.scope["user"].pk))
         self.start_session_watch()
         await super().websocket_connect(message)
@@ -84,6 +111,8 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
         self.client_gone = True  # from here on there is no socket left to close
         if watch := getattr(self, "session_watch", None):
             watch.cancel()
+        if getattr(self, "holds_slot", False):
+            await self.slots.release(self.scope["user"].pk, self.channel_name)
         for group in getattr(self, "joined_groups", ()):
             await self.channel_layer.group_discard(group, self.channel_name)
         await super().websocket_disconnect(message)
@@ -138,11 +167,30 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
         """The layer stopped queuing for this socket: its client is too slow (realtime.layers)."""
         await self.close(*TOO_SLOW)
 
+    def deadline(self):
+        """When the credential expires (Unix time), SIMPLE_JWT's LEEWAY included, or None."""
+        return None if self.expires_at is None else self.expires_at + leeway_seconds()
+
     async def session_revoke(self, event):
         """The user logged out, was deactivated or deleted, or changed password."""
         await self.close(*LOGGED_OUT)
 
+    async def room_removed(self, event):
+        """The user was removed from a room (sent on their group): subclasses in rooms act on it."""
+
     async def receive(self, text_data=None, bytes_data=None):
+        if frame_bytes_over(text_data, bytes_data, self.max_frame_bytes):
+            await self.close(*MESSAGE_TOO_BIG)
+            return
+        if (verdict := self.message_rate.take()) is not ALLOWED:
+            if verdict is CLOSE:
+                await self.close(*RATE_LIMITED)
+            else:
+                retry_after = self.message_rate.retry_after()
+                await self.send_json(
+                    {"type": "error", "error": "rate_limited", "retry_after": retry_after}
+                )
+            return
         content, error = parse_json_object(text_data)
         if error:
             await self.send_json({"type": "error", "error": error})
@@ -160,6 +208,7 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
         # Restart the watch so that it sleeps until the new deadline.
         self.session_watch.cancel()
         self.start_session_watch()
+        await self.slots.extend(self.scope["user"].pk, self.channel_name, self.deadline())
         await self.send_json({"type": "auth.ok", "expires_at": auth.expires_at})
 
     async def receive_json(self, content):
@@ -177,6 +226,12 @@ class ChatConsumer(SessionConsumer):
 
     Only authenticated users reach this consumer: the auth middleware refuses everyone else at the
     handshake. A malformed frame gets an `error` reply and the socket stays open.
+
+    Room permissions (realtime.permissions): a user who may not join the room is refused at the
+    handshake (HTTP 403); one who may not send gets an `error` reply. Their answers are
+    remembered for at most a second (realtime.recent_answers). A socket closes with 4403
+    `not_a_member` when its user is removed from the room (`room.removed`, on the user's group)
+    or when the room's rules change and they no longer admit it (`room.recheck`, on the room's).
     """
 
     subprotocol = "chat.v1"
@@ -184,6 +239,12 @@ class ChatConsumer(SessionConsumer):
     async def connect(self):
         self.room = self.scope["url_route"]["kwargs"]["room"]
         self.room_group = f"chat.{self.room}"
+        user = self.scope["user"]
+        if not await recent_answers.get(
+            ("may join", user.pk, self.room), lambda: can_join(user, self.room)
+        ):
+            await self.close()  # before accept(): the handshake is refused with HTTP 403
+            return
         await self.join_group(self.room_group)
         await self.accept(self.offered_subprotocol())
 
@@ -195,6 +256,12 @@ class ChatConsumer(SessionConsumer):
         if len(message) > MAX_MESSAGE_LENGTH:
             error = f"message longer than {MAX_MESSAGE_LENGTH} characters"
             await self.send_json({"type": "error", "error": error})
+            return
+        user = self.scope["user"]
+        if not await recent_answers.get(
+            ("may send", user.pk, self.room), lambda: can_send(user, self.room)
+        ):
+            await self.send_json({"type": "error", "error": "not allowed to send in this room"})
             return
         await self.channel_layer.group_send(
             self.room_group,
@@ -209,6 +276,25 @@ class ChatConsumer(SessionConsumer):
     async def chat_message(self, event):
         """Deliver a room message from the channel layer to this socket."""
         await self.send_json(event)
+
+    async def room_removed(self, event):
+        """The user was removed from a room (sent to all of their sockets): leave if it is this."""
+        if event["room"] == self.room:
+            await self.close(*NOT_A_MEMBER)
+
+    async def room_recheck(self, event):
+        """The room's rules changed: ask again, past any answer remembered before the change."""
+        recent_answers.clear_once(event["change"])
+        if not await can_join(self.scope["user"], self.room):
+            await self.close(*NOT_A_MEMBER)
+
+
+def frame_bytes_over(text_data, bytes_data, limit: int) -> bool:
+    """Whether a frame is longer than `limit` bytes (a text frame: in UTF-8, as it was sent)."""
+    if text_data is None:
+        return len(bytes_data or b"") > limit
+    # Four bytes at most per character: only long frames need encoding to tell.
+    return len(text_data) * 4 > limit and len(text_data.encode("utf-8", "surrogatepass")) > limit
 
 
 def parse_json_object(text_data):

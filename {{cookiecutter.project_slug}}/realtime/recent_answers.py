@@ -31,6 +31,7 @@ class RecentAnswers:
     def __init__(self, max_age: float = MAX_AGE, max_entries: int = MAX_ENTRIES):
         self.max_age = max_age
         self.max_entries = max_entries
+        self.last_change = None
         self.clear()
 
     def clear(self) -> None:
@@ -40,6 +41,13 @@ class RecentAnswers:
         # forget_older_than finds most expired answers at the front.
         self._answers: OrderedDict[Hashable, tuple[float, object]] = OrderedDict()
         self._pending: dict[Hashable, asyncio.Future] = {}
+
+    def clear_once(self, change: Hashable) -> None:
+        """clear(), unless this process did already for `change`: a change announced to many
+        sockets at once is then looked up again once, not once per socket."""
+        if change != self.last_change:
+            self.last_change = change
+            self.clear()
 
     def recent(self, key: Hashable):
         """The answer for `key` if one is recent enough, else None: a lookup without awaiting."""

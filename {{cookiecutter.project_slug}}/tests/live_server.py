@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from django.conf import settings
 from websockets.asyncio.client import connect
 
 from tests.users import USERS
@@ -122,6 +123,9 @@ class LiveServer:
             "127.0.0.1",
             "--port",
             str(self.port),
+            # As README.md serves it: frames over the limit are refused by uvicorn (close 1009).
+            "--ws-max-size",
+            self.env.get("WS_MAX_FRAME_BYTES") or str(settings.WS_MAX_FRAME_BYTES),
         ]
 
     def __enter__(self):

@@ -423,3 +423,32 @@ def test_client_reconnects_at_once_on_1012_even_after_failures(open_demo):
     alice.say("back after the restart")
     expect(alice.messages).to_contain_text("alice: back after the restart")
     assert alice.errors == []
+
+
+def test_the_page_says_when_a_private_room_refuses_it_or_closes_on_it(demo_server, open_demo):
+    """A refused handshake is a bare 1006 to a browser: the page says what it may mean. A member
+    removed from a room gets 4403 `not_a_member`: the page stops and says so."""
+    demo_server.execute_sql("INSERT INTO realtime_room (name, private) VALUES ('staff', 1)")
+    sockets = []
+
+    def pass_through(websocket):
+        sockets.append(websocket)
+        websocket.connect_to_server()
+
+    alice = open_demo(route=pass_through)
+    alice.sign_in("alice")
+    expect(alice.state).to_have_text("open")
+
+    alice.join("staff")
+    expect(alice.state).to_have_text("stopped", timeout=10_000)
+    expect(alice.messages).to_contain_text("may be a private room that you are not a member of")
+    assert refused_handshakes(demo_server, "/ws/chat/staff/") == 2
+
+    alice.join("lobby")
+    expect(alice.state).to_have_text("open")
+    sockets[-1].close(code=4403, reason="not_a_member")
+    expect(alice.state).to_have_text("stopped")
+    expect(alice.page.locator("#state-reason")).to_have_text(
+        "not a member of this room (4403 forbidden)"
+    )
+    assert alice.errors == []

@@ -31,12 +31,14 @@ export const CLOSE_ABNORMAL = 1006;
 export const CLOSE_SERVICE_RESTART = 1012;
 export const CLOSE_TRY_AGAIN_LATER = 1013; // the server cannot serve sockets now (Redis down)
 export const CLOSE_UNAUTHORIZED = 4401; // the credential expired, or the session was logged out
-export const CLOSE_FORBIDDEN = 4403; // authentication failed: retrying cannot help
+export const CLOSE_FORBIDDEN = 4403; // authentication failed, or not a member: retrying cannot help
 export const CLOSE_TOO_SLOW = 4408; // this client read slower than its messages came: some were dropped
-export const CLOSE_TOO_MANY_REQUESTS = 4429;
+export const CLOSE_TOO_MANY_REQUESTS = 4429; // rate_limited or too_many_connections: slow down
 // Reasons sent with CLOSE_UNAUTHORIZED. Some servers (daphne) drop reasons: none = expired.
 export const REASON_TOKEN_EXPIRED = "token_expired";
 export const REASON_LOGGED_OUT = "logged_out";
+// Sent with CLOSE_FORBIDDEN when the user was removed from the room (or it became private).
+export const REASON_NOT_A_MEMBER = "not_a_member";
 
 const CLOSE_DESCRIPTIONS = {
   [CLOSE_NORMAL]: "normal closure",
@@ -232,7 +234,11 @@ export class RealtimeClient extends EventTarget {
       return;
     }
     if (code === CLOSE_FORBIDDEN) {
-      this.#stop(`the server refused the credentials (${describeClose(code)})`);
+      const why =
+        reason === REASON_NOT_A_MEMBER
+          ? "not a member of this room"
+          : "the server refused the credentials";
+      this.#stop(`${why} (${describeClose(code)})`);
       return;
     }
     if (code === CLOSE_SERVICE_RESTART && opened) {

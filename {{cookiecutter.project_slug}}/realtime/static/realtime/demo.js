@@ -42,6 +42,15 @@ client.addEventListener("state", ({ detail }) => {
   if (detail.state === "signed-out" && detail.reason) {
     $("#sign-in-error").textContent = detail.reason;
   }
+  // A browser never shows why a handshake was refused (HTTP 403): say what it may mean.
+  if (detail.state === "stopped" && detail.reason.startsWith("handshake refused")) {
+    append(
+      $("#messages"),
+      `"${client.room}" refused the connection: it may be a private room that you are not a ` +
+        "member of, or the server refused your credentials",
+      "notice",
+    );
+  }
 });
 
 client.addEventListener("message", ({ detail: frame }) => {
