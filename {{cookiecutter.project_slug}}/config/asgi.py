@@ -32,6 +32,7 @@ from django.urls import path, re_path, reverse  # noqa: E402
 
 from realtime.channelsmiddleware import {{ auth_middleware }}  # noqa: E402
 from realtime.health import HealthEndpoints  # noqa: E402
+from realtime.metrics import WebSocketMetrics, refused_by  # noqa: E402
 from realtime.origins import OriginPolicyMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 {%- if ticket %}
@@ -54,9 +55,20 @@ application = ProtocolTypeRouter(
 {%- else %}
         "http": HealthEndpoints(django_asgi_app),
 {%- endif %}
-        "websocket": SecureWebSocketMiddleware(
-            OriginPolicyMiddleware(
-                {{ auth_middleware }}(URLRouter(websocket_urlpatterns)),
+        # refused_by marks each check, so that realtime.metrics counts refusals by the check.
+        "websocket": WebSocketMetrics(
+            SecureWebSocketMiddleware(
+                refused_by(
+                    "origin",
+                    OriginPolicyMiddleware(
+                        refused_by(
+                            "credential",
+                            {{ auth_middleware }}(
+                                refused_by("application", URLRouter(websocket_urlpatterns))
+                            ),
+                        ),
+                    ),
+                ),
             ),
         ),
     }
