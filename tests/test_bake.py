@@ -95,6 +95,18 @@ COMMON_FILES = [
     "tests/test_limits.py",
     "tests/conftest.py",
     "tests/credentials.py",
+    "realtime/health.py",
+    "realtime/metrics.py",
+    "tests/test_health.py",
+    "tests/test_metrics.py",
+    "tests/test_deployment.py",
+    "Dockerfile",
+    ".dockerignore",
+    "compose.yaml",
+    "deploy/nginx.conf",
+    "deploy/gunicorn.conf.py",
+    ".github/workflows/ci.yml",
+    ".github/dependabot.yml",
 ]
 
 

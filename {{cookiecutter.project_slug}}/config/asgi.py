@@ -4,8 +4,9 @@
     "query_jwt": "QueryStringJWTAuthMiddleware",
     "subprotocol": "SubprotocolJWTAuthMiddleware",
 }[cookiecutter.auth_mode] -%}
-"""ASGI entry point: Django for HTTP; for WebSockets, the TLS check (no plain ws:// where HTTP is
-redirected to HTTPS), origin check, then auth, then the URL router.
+"""ASGI entry point: /healthz and /readyz (realtime/health.py), then Django for HTTP; for
+WebSockets, the TLS check (no plain ws:// where HTTP is redirected to HTTPS), origin check, then
+auth, then the URL router.
 {%- if ticket %}
 
 The URL of config/urls.py's "ws_ticket" is the exception on HTTP: every connect buys a ticket
@@ -30,6 +31,8 @@ from django.urls import path, re_path, reverse  # noqa: E402
 {%- endif %}
 
 from realtime.channelsmiddleware import {{ auth_middleware }}  # noqa: E402
+from realtime.health import HealthEndpoints  # noqa: E402
+from realtime.metrics import WebSocketMetrics, refused_by  # noqa: E402
 from realtime.origins import OriginPolicyMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 {%- if ticket %}
@@ -40,19 +43,32 @@ from realtime.transport_security import SecureWebSocketMiddleware  # noqa: E402
 application = ProtocolTypeRouter(
     {
 {%- if ticket %}
-        "http": URLRouter(
-            [
-                # The URL as config/urls.py routes it; the router matches paths without the "/".
-                path(reverse("ws_ticket").removeprefix("/"), TicketEndpoint.as_asgi()),
-                re_path(r"", django_asgi_app),
-            ]
+        "http": HealthEndpoints(
+            URLRouter(
+                [
+                    # The URL as config/urls.py routes it; the router matches paths without "/".
+                    path(reverse("ws_ticket").removeprefix("/"), TicketEndpoint.as_asgi()),
+                    re_path(r"", django_asgi_app),
+                ]
+            )
         ),
 {%- else %}
-        "http": django_asgi_app,
+        "http": HealthEndpoints(django_asgi_app),
 {%- endif %}
-        "websocket": SecureWebSocketMiddleware(
-            OriginPolicyMiddleware(
-                {{ auth_middleware }}(URLRouter(websocket_urlpatterns)),
+        # refused_by marks each check, so that realtime.metrics counts refusals by the check.
+        "websocket": WebSocketMetrics(
+            SecureWebSocketMiddleware(
+                refused_by(
+                    "origin",
+                    OriginPolicyMiddleware(
+                        refused_by(
+                            "credential",
+                            {{ auth_middleware }}(
+                                refused_by("application", URLRouter(websocket_urlpatterns))
+                            ),
+                        ),
+                    ),
+                ),
             ),
         ),
     }

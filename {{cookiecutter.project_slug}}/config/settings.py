@@ -216,6 +216,8 @@ else:
 # past it, a handshake is refused, an open socket closes with 1013, an API request gets a 503. The
 # layer's reads of idle channels are not bounded (realtime/redis_outages.py).
 CHANNEL_LAYER_TIMEOUT = env.float("CHANNEL_LAYER_TIMEOUT", default=3.0)
+# Seconds each check of /readyz (database, cache, channel layer) may take (realtime/health.py).
+READINESS_TIMEOUT = env.float("READINESS_TIMEOUT", default=1.0)
 
 REST_FRAMEWORK = {
     # Bearer JWTs only: a session cookie does not authenticate the API (no CSRF surface).
@@ -301,6 +303,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "redact_credentials": {"()": "realtime.log_redaction.RedactCredentialsFilter"},
+        "quiet_health_checks": {"()": "realtime.health.QuietHealthChecks"},
         "count_over_capacity_drops": {"()": "realtime.layers.CountOverCapacityDrops"},
         "quiet_receiver_outages": {"()": "realtime.layers.QuietReceiverOutages"},
         "one_line_security_events": {"()": "realtime.log_limits.OneLineSecurityEvents"},
@@ -336,6 +339,7 @@ LOGGING = {
         },
         "uvicorn.access": {
             **REDACTING_STREAM,
+            "filters": ["quiet_health_checks", "redact_credentials"],
             "formatter": "uvicorn.access",
             "stream": "ext://sys.stdout",
         },

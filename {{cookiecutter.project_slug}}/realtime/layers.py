@@ -28,6 +28,8 @@ from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from realtime.metrics import DROPPED
+
 logger = logging.getLogger(__name__)
 
 # What a consumer whose backlog overflowed receives (instead of its dropped messages).
@@ -52,6 +54,7 @@ class DroppedMessages:
         self._lock = threading.Lock()
 
     def record(self, count, reason):
+        DROPPED.labels(reason).inc(count)
         with self._lock:
             self.total += count
             self.by_reason[reason] += count

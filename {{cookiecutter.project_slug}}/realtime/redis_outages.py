@@ -24,6 +24,8 @@ from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.views import exception_handler
 
+from realtime.metrics import LAYER_SECONDS
+
 logger = logging.getLogger(__name__)
 
 # What redis-py raises when Redis refuses connections, does not answer in time, or is still
@@ -65,7 +67,8 @@ class DeadlineLayer:
 
         @functools.wraps(attribute)
         async def bounded(*args, **kwargs):
-            return await within_deadline(attribute(*args, **kwargs))
+            with LAYER_SECONDS.labels(name).time():
+                return await within_deadline(attribute(*args, **kwargs))
 
         return bounded
 

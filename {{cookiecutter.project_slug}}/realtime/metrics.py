@@ -1,0 +1,118 @@
+"""Prometheus metrics of the WebSockets, the channel layer and its drops (prometheus-client).
+
+What is counted, in each server process:
+- `realtime_websockets_open`: sockets open now;
+- `realtime_websocket_handshakes_total{outcome, refused_by}`: handshakes accepted, or refused and
+  by which check (`transport`: plain ws:// while HTTPS is forced, `origin`, `credential`: none,
+  bad, used or expired, or Redis unreachable to check it, `application`: an unknown path, or the
+  consumer could not join its groups);
+- `realtime_websocket_closes_total{code}`: open sockets closed, by close code (the server's, or
+  the client's when it closed first);
+- `realtime_websocket_messages_total{direction}`: frames received (`in`) and sent (`out`);
+- `realtime_channel_layer_dropped_messages_total{reason}`: what realtime.layers.dropped_messages
+  counts;
+- `realtime_channel_layer_seconds{call}`: how long each bounded channel-layer call took
+  (realtime.redis_outages.within_deadline), failures included.
+
+`WebSocketMetrics` wraps the WebSocket stack (config/asgi.py) and watches its ASGI messages;
+`refused_by(name, app)` marks how far a handshake got, so that a refusal names its check.
+
+Several processes: with PROMETHEUS_MULTIPROC_DIR set before this module is imported, each process
+writes its values to files there and the exporter adds them up (prometheus-client's multiprocess
+mode). deploy/gunicorn.conf.py sets that up and serves the sum on METRICS_PORT, a port of its own
+that the proxy does not forward.
+"""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+OPEN = Gauge("realtime_websockets_open", "WebSockets open now.", multiprocess_mode="livesum")
+HANDSHAKES = Counter(
+    "realtime_websocket_handshakes",
+    "WebSocket handshakes, by outcome and, when refused, by the check that refused them.",
+    ["outcome", "refused_by"],
+)
+CLOSES = Counter("realtime_websocket_closes", "Open WebSockets closed, by close code.", ["code"])
+MESSAGES = Counter(
+    "realtime_websocket_messages", "WebSocket frames received (in) and sent (out).", ["direction"]
+)
+DROPPED = Counter(
+    "realtime_channel_layer_dropped_messages",
+    "Messages the channel layer dropped, by reason.",
+    ["reason"],
+)
+LAYER_SECONDS = Histogram(
+    "realtime_channel_layer_seconds",
+    "Duration of bounded channel-layer calls, failures included.",
+    ["call"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+STAGE_KEY = "realtime.handshake_stage"
+
+
+def refused_by(name, app):
+    """ASGI middleware: records that a handshake reached `app`, the check called `name`; a refusal
+    before the next mark is counted as refused by it."""
+
+    async def marked(scope, receive, send):
+        if STAGE_KEY in scope:
+            scope[STAGE_KEY]["stage"] = name
+        return await app(scope, receive, send)
+
+    return marked
+
+
+class WebSocketMetrics:
+    """ASGI middleware around the WebSocket stack: counts handshakes, open sockets, closes and
+    frames from the ASGI messages that pass."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "websocket":
+            return await self.inner(scope, receive, send)
+        stage = {"stage": "transport"}
+        state = {"open": False, "decided": False}
+
+        def closed(code):
+            if state["open"]:
+                state["open"] = False
+                OPEN.dec()
+                CLOSES.labels(str(code)).inc()
+
+        def refused():
+            if not state["decided"]:
+                state["decided"] = True
+                HANDSHAKES.labels("refused", stage["stage"]).inc()
+
+        async def receive_counted():
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                MESSAGES.labels("in").inc()
+            elif message["type"] == "websocket.disconnect":
+                closed(message.get("code", 1005))
+            return message
+
+        async def send_counted(message):
+            kind = message["type"]
+            if kind == "websocket.accept":
+                state["decided"] = state["open"] = True
+                HANDSHAKES.labels("accepted", "").inc()
+                OPEN.inc()
+            elif kind == "websocket.send":
+                MESSAGES.labels("out").inc()
+            elif kind == "websocket.close":
+                if state["open"]:
+                    closed(message.get("code", 1000))
+                else:
+                    refused()
+            elif kind == "websocket.http.response.start":
+                refused()
+            return await send(message)
+
+        try:
+            return await self.inner({**scope, STAGE_KEY: stage}, receive_counted, send_counted)
+        finally:
+            # The server went away without a close frame either way (a process stopping).
+            closed(1006)
