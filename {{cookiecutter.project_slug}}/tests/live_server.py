@@ -55,6 +55,11 @@ def server_env(database: Path, redis_key_prefix: str | None, **extra: str) -> di
         "SIGN_IN_RATE_PER_USERNAME": "100000/min",
         "SIGN_IN_RATE_PER_ADDRESS": "100000/min",
         "TOKEN_REFRESH_RATE_PER_ADDRESS": "100000/min",
+        # Hundreds of sockets per user and bursts of messages, likewise: test_limits.py sets its
+        # own limits on the servers it starts.
+        "WS_MAX_CONNECTIONS_PER_USER": "100000",
+        "WS_MESSAGE_RATE": "100000",
+        "WS_MESSAGE_BURST": "100000",
         **extra,
     }
     if redis_key_prefix:

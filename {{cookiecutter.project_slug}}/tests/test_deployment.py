@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.conf import settings
 
-from tests.conftest import services_required
+from tests.required_services import services_required
 from tests.credentials import live_ws_credentials_for
 from tests.live_server import CREATE_USERS, PROJECT_DIR, LiveServer, free_port
 from tests.throwaway_redis import REDIS_SERVER, ThrowawayRedis

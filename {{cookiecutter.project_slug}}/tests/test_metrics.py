@@ -7,7 +7,7 @@ tests/test_deployment.py scrapes it under two server processes.
 from prometheus_client import REGISTRY
 
 from realtime.layers import dropped_messages
-from tests.conftest import assert_refused
+from tests.handshakes import assert_refused
 
 
 def value(name, **labels):

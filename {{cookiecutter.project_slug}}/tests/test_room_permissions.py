@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from realtime import consumers
 from realtime.models import Room
-from tests.conftest import assert_refused
+from tests.handshakes import assert_refused
 
 CLOSE_NOT_A_MEMBER = {"type": "websocket.close", "code": 4403, "reason": "not_a_member"}
 
