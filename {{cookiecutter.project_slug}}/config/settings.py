@@ -220,7 +220,8 @@ CHANNEL_LAYER_TIMEOUT = env.float("CHANNEL_LAYER_TIMEOUT", default=3.0)
 REST_FRAMEWORK = {
     # Bearer JWTs only: a session cookie does not authenticate the API (no CSRF surface).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt's JWTAuthentication, refusing tokens of ended sessions (realtime/sessions.py).
+        "realtime.sessions.SessionJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -254,6 +255,13 @@ SIMPLE_JWT = {
     # Each refresh returns a new refresh token and blacklists the one sent.
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
+    # Tokens carry a hash of the user's stored password hash: changing the password revokes them.
+    "CHECK_REVOKE_TOKEN": True,
+    # Sign-in starts a session named in the tokens' `sid` claim; refresh and logout check and end
+    # it (realtime/sessions.py).
+    "TOKEN_OBTAIN_SERIALIZER": "realtime.sessions.SignInSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "realtime.sessions.RefreshSerializer",
+    "TOKEN_BLACKLIST_SERIALIZER": "realtime.sessions.LogoutSerializer",
 }
 
 # WebSocket handshakes.

@@ -24,11 +24,11 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
 
     - Expiry: the socket closes with 4401 `token_expired` when the access token behind it
       (scope["auth_expires_at"], set by the auth middleware) expires, plus SIMPLE_JWT's LEEWAY.
-    - In-band refresh: `{"type": "auth", "token": "<access JWT>"}` of the same user moves the
-      deadline and answers `{"type": "auth.ok", "expires_at": ...}`; anything else closes with
-      4403 `auth_failed`.
+    - In-band refresh: `{"type": "auth", "token": "<access JWT>"}` of the same user and session
+      (scope["auth_session"], realtime.sessions) moves the deadline and answers
+      `{"type": "auth.ok", "expires_at": ...}`; anything else closes with 4403 `auth_failed`.
     - Revocation: the socket is in its user's group (realtime.revocation), and closes with 4401
-      `logged_out` on `session.revoke`.
+      `logged_out` on a `session.revoke` for all the user's sessions or for its own.
 
     - Backlog: when the channel layer dropped this socket's messages because its client read too
       slowly (realtime.layers, CHANNEL_BACKLOG_LIMIT), the socket closes with 4408 `too_slow`.
@@ -139,8 +139,11 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
         await self.close(*TOO_SLOW)
 
     async def session_revoke(self, event):
-        """The user logged out, was deactivated or deleted, or changed password."""
-        await self.close(*LOGGED_OUT)
+        """The user logged out (of this socket's session, or everywhere), was deactivated or
+        deleted, or changed password."""
+        session = event.get("session")
+        if session is None or session == self.scope.get("auth_session"):
+            await self.close(*LOGGED_OUT)
 
     async def receive(self, text_data=None, bytes_data=None):
         content, error = parse_json_object(text_data)
@@ -153,7 +156,11 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
 
     async def refresh_auth(self, raw_token):
         auth = await authenticate_access_token(raw_token)
-        if auth is None or auth.user.pk != self.scope["user"].pk:
+        if (
+            auth is None
+            or auth.user.pk != self.scope["user"].pk
+            or auth.session_id != self.scope.get("auth_session")
+        ):
             await self.close(*AUTH_FAILED)
             return
         self.expires_at = auth.expires_at
