@@ -23,6 +23,7 @@ MODE_FILES = {
         "tests/test_ticket_endpoint.py",
         "tests/test_ticket_ttl_check.py",
         "tests/test_ticket_redis_faults.py",
+        "tests/test_ticket_revocation.py",
         "tests/ticket_credentials.py",
     ],
     "query_jwt": [
