@@ -6,14 +6,14 @@ refresh token keeps it. Logging out ends the session (`ended_at`), logging out e
 all of the user's; CHECK_REVOKE_TOKEN puts a hash of the stored password hash in every token
 (simplejwt's `hash_password` claim), so changing the password revokes every token issued before.
 
-`check_user` is that check, in one database query (the user, with whether the session is live
-as a subquery): SessionJWTAuthentication uses it for the REST API, the ticket endpoint, the
-handshake in the JWT modes and in-band refresh; ticket redemption (realtime.tickets) and token
-refresh (RefreshSerializer) use it too. So a revocation is a row in the database that every
-process reads on its next lookup, at most realtime.recent_answers.MAX_AGE (1 s) after it
-commits, with no query or round trip added to a handshake; a revocation set pushed to each
-process over the channel layer would be simpler to read but is missed by any process that is
-(re)connecting to Redis when it is sent, and is empty in a process started later.
+`check_user` is that check, in one database query (the session joined with its user, or the user
+alone for a token of no session): SessionJWTAuthentication uses it for the REST API, the ticket
+endpoint, the handshake in the JWT modes and in-band refresh; ticket redemption (realtime.tickets)
+and token refresh (RefreshSerializer) use it too. So a revocation is a row in the database that
+every process reads on its next lookup, at most realtime.recent_answers.MAX_AGE (1 s) after it
+commits, with no query or round trip added to a handshake; a revocation set pushed to each process
+over the channel layer would be simpler to read but is missed by any process that is (re)connecting
+to Redis when it is sent, and is empty in a process started later.
 
 Tokens minted by code without `sid` (`AccessToken.for_user`, `RefreshToken.for_user`) belong to
 no session: logging out does not revoke them (logging out everywhere closes their sockets, but
@@ -22,8 +22,7 @@ expiry. Give clients only tokens from `POST /api/token/`, or from `SignInSeriali
 """
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
@@ -58,23 +57,25 @@ def check_user(user_id, session_id=None, revoke_claim=None):
 
     It stands while the user exists and may authenticate (USER_AUTHENTICATION_RULE), the
     password is the one the credential was issued under (CHECK_REVOKE_TOKEN), and its session,
-    if it has one, has not ended. One query.
+    if it has one, has not ended. One query: the user, or the session with its user.
     """
-    users = get_user_model()._default_manager.filter(**{api_settings.USER_ID_FIELD: user_id})
-    if session_id is not None:
-        live = Session.objects.filter(pk=session_id, user=OuterRef("pk"), ended_at__isnull=True)
-        users = users.annotate(session_live=Exists(live))
+    session = None
     try:
-        user = users.first()
-    except (ValueError, ValidationError):  # an id of the wrong shape: no such user or session
-        user = None
-    if user is None:
-        raise AuthenticationFailed("User not found", code="user_not_found")
+        if session_id is None:
+            users = get_user_model()._default_manager
+            user = users.filter(**{api_settings.USER_ID_FIELD: user_id}).get()
+        else:
+            # The session with its user: one query, and cheaper to build than a subquery.
+            owner = {f"user__{api_settings.USER_ID_FIELD}": user_id}
+            session = Session.objects.select_related("user").filter(pk=session_id, **owner).get()
+            user = session.user
+    except (ObjectDoesNotExist, ValueError, ValidationError):  # also ids of the wrong shape
+        raise AuthenticationFailed("User not found", code="user_not_found") from None
     if not api_settings.USER_AUTHENTICATION_RULE(user):
         raise AuthenticationFailed("User is inactive", code="user_inactive")
     if api_settings.CHECK_REVOKE_TOKEN and revoke_claim != revoke_claim_of(user):
         raise AuthenticationFailed("The user's password has been changed.", "password_changed")
-    if session_id is not None and not user.session_live:
+    if session is not None and session.ended_at is not None:
         raise AuthenticationFailed("This session has ended.", code="session_ended")
     return user
 
