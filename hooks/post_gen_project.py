@@ -22,6 +22,7 @@ MODE_FILES = {
     "tests/test_ticket_endpoint.py": ("ticket",),
     "tests/test_ticket_ttl_check.py": ("ticket",),
     "tests/test_ticket_redis_outages.py": ("ticket",),
+    "tests/test_ticket_revocation.py": ("ticket",),
     "tests/ticket_credentials.py": ("ticket",),
     "tests/test_jwt_auth.py": JWT_MODES,
     "tests/test_query_jwt_auth.py": ("query_jwt",),

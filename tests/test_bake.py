@@ -21,6 +21,7 @@ MODE_FILES = {
         "tests/test_ticket_endpoint.py",
         "tests/test_ticket_ttl_check.py",
         "tests/test_ticket_redis_outages.py",
+        "tests/test_ticket_revocation.py",
         "tests/ticket_credentials.py",
     ],
     "query_jwt": [

@@ -222,7 +222,8 @@ READINESS_TIMEOUT = env.float("READINESS_TIMEOUT", default=1.0)
 REST_FRAMEWORK = {
     # Bearer JWTs only: a session cookie does not authenticate the API (no CSRF surface).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt's JWTAuthentication, refusing tokens of ended sessions (realtime/sign_ins.py).
+        "realtime.sign_ins.SessionJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -256,6 +257,13 @@ SIMPLE_JWT = {
     # Each refresh returns a new refresh token and blacklists the one sent.
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
+    # Tokens carry a hash of the user's stored password hash: changing the password revokes them.
+    "CHECK_REVOKE_TOKEN": True,
+    # Sign-in starts a session named in the tokens' `sid` claim; refresh and logout check and end
+    # it (realtime/sign_ins.py).
+    "TOKEN_OBTAIN_SERIALIZER": "realtime.sign_ins.SignInSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "realtime.sign_ins.RefreshSerializer",
+    "TOKEN_BLACKLIST_SERIALIZER": "realtime.sign_ins.LogoutSerializer",
 }
 
 # WebSocket handshakes.

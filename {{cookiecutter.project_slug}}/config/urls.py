@@ -9,13 +9,14 @@ from realtime import demo_urls
 {% if cookiecutter.auth_mode == "ticket" -%}
 from realtime.ticket_endpoint import ws_ticket
 {% endif -%}
-from realtime.views import LogoutView, RefreshView, SignInView
+from realtime.views import LogoutEverywhereView, LogoutView, RefreshView, SignInView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/token/", SignInView.as_view(), name="token_obtain_pair"),
     path("api/token/refresh/", RefreshView.as_view(), name="token_refresh"),
     path("api/logout/", LogoutView.as_view(), name="logout"),
+    path("api/logout/all/", LogoutEverywhereView.as_view(), name="logout_everywhere"),
 {%- if cookiecutter.auth_mode == "ticket" %}
     # config/asgi.py serves this URL on the event loop, ahead of Django's handler.
     path("api/ws-ticket/", ws_ticket, name="ws_ticket"),

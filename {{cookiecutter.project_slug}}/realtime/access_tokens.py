@@ -1,12 +1,13 @@
 """Access-JWT checks shared by the handshake (query_jwt and subprotocol modes) and by in-band
 refresh on open sockets (every mode).
 
-simplejwt's own JWTAuthentication does the work, so SIMPLE_JWT (key, algorithm, audience, issuer,
-leeway, AUTH_TOKEN_CLASSES) applies exactly as on the REST API, and only access tokens pass.
-Its user lookup (get_user: the user exists and is active, CHECK_REVOKE_TOKEN...) needs the
-database. A token's whole answer is reused for up to a second (realtime.recent_answers): a client
-that reconnects with the same token is neither decoded nor looked up again, but an expired token
-is refused at once.
+The REST API's authentication class does the work (realtime.sign_ins.SessionJWTAuthentication,
+simplejwt's JWTAuthentication), so SIMPLE_JWT (key, algorithm, audience, issuer, leeway,
+AUTH_TOKEN_CLASSES) applies exactly as on the REST API, and only access tokens pass. Its user
+lookup (the user exists and is active, the password claim matches, the session has not ended)
+is one database query. A token's whole answer is reused for up to a second
+(realtime.recent_answers): a client that reconnects with the same token is neither decoded nor
+looked up again, but an expired token is refused at once.
 """
 
 import time
@@ -15,16 +16,16 @@ from datetime import timedelta
 from channels.db import database_sync_to_async
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt import settings as simplejwt_settings
-from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 
 from realtime.credentials import Authentication
 from realtime.recent_answers import recent_answers
+from realtime.sign_ins import SESSION_CLAIM, SessionJWTAuthentication
 
 # Far above any token simplejwt issues; anything longer is refused without decoding it.
 MAX_TOKEN_LENGTH = 4096
 
-jwt_authentication = JWTAuthentication()
+jwt_authentication = SessionJWTAuthentication()
 
 
 async def authenticate_access_token(raw_token: str) -> Authentication | None:
@@ -49,12 +50,14 @@ async def authenticate_access_token(raw_token: str) -> Authentication | None:
 
 @database_sync_to_async
 def active_user_of(validated_token) -> Authentication | None:
-    """The token's user if they still exist and are active (simplejwt's own rules), else None."""
+    """The token's user if its credential still stands (realtime.sign_ins.check_user), else None."""
     try:
         user = jwt_authentication.get_user(validated_token)
     except (InvalidToken, AuthenticationFailed):
         return None
-    return Authentication(user=user, expires_at=validated_token["exp"])
+    return Authentication(
+        user=user, expires_at=validated_token["exp"], session_id=validated_token.get(SESSION_CLAIM)
+    )
 
 
 def has_expired(expires_at: int | None) -> bool:

@@ -39,9 +39,9 @@ Authenticator = Callable[[str], Awaitable[Authentication | None]]
 class AuthMiddleware(BaseMiddleware):
     """Authenticate a WebSocket by the one credential its handshake carries, or refuse it.
 
-    The user goes in scope["user"] and the credential's expiry in scope["auth_expires_at"], which
-    the consumer enforces on the open socket; the inner application only ever sees authenticated
-    connections.
+    The user goes in scope["user"], the credential's expiry in scope["auth_expires_at"] (which
+    the consumer enforces on the open socket) and its session in scope["auth_session"]; the
+    inner application only ever sees authenticated connections.
     """
 
     def __init__(self, inner, *, credential: CredentialSource, authenticate: Authenticator):
@@ -59,5 +59,10 @@ class AuthMiddleware(BaseMiddleware):
             auth = None
         if auth is None:
             return await deny_handshake(scope, receive, send)
-        scope = {**scope, "user": auth.user, "auth_expires_at": auth.expires_at}
+        scope = {
+            **scope,
+            "user": auth.user,
+            "auth_expires_at": auth.expires_at,
+            "auth_session": auth.session_id,
+        }
         return await super().__call__(scope, receive, send)

@@ -38,11 +38,11 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
 
     - Expiry: the socket closes with 4401 `token_expired` when the access token behind it
       (scope["auth_expires_at"], set by the auth middleware) expires, plus SIMPLE_JWT's LEEWAY.
-    - In-band refresh: `{"type": "auth", "token": "<access JWT>"}` of the same user moves the
-      deadline and answers `{"type": "auth.ok", "expires_at": ...}`; anything else closes with
-      4403 `auth_failed`.
+    - In-band refresh: `{"type": "auth", "token": "<access JWT>"}` of the same user and session
+      (scope["auth_session"], realtime.sign_ins) moves the deadline and answers
+      `{"type": "auth.ok", "expires_at": ...}`; anything else closes with 4403 `auth_failed`.
     - Revocation: the socket is in its user's group (realtime.revocation), and closes with 4401
-      `logged_out` on `session.revoke`.
+      `logged_out` on a `session.revoke` for all the user's sessions or for its own.
     - Limits (realtime.limits): past WS_MAX_CONNECTIONS_PER_USER open sockets, a new one is
       accepted and closed with 4429 `too_many_connections`; frames past the socket's rate get a
       `rate_limited` error, then a close with 4429 `rate_limited`; a frame over
@@ -172,8 +172,11 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
         return None if self.expires_at is None else self.expires_at + leeway_seconds()
 
     async def session_revoke(self, event):
-        """The user logged out, was deactivated or deleted, or changed password."""
-        await self.close(*LOGGED_OUT)
+        """The user logged out (of this socket's session, or everywhere), was deactivated or
+        deleted, or changed password."""
+        session = event.get("session")
+        if session is None or session == self.scope.get("auth_session"):
+            await self.close(*LOGGED_OUT)
 
     async def room_removed(self, event):
         """The user was removed from a room (sent on their group): subclasses in rooms act on it."""
@@ -201,7 +204,11 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
 
     async def refresh_auth(self, raw_token):
         auth = await authenticate_access_token(raw_token)
-        if auth is None or auth.user.pk != self.scope["user"].pk:
+        if (
+            auth is None
+            or auth.user.pk != self.scope["user"].pk
+            or auth.session_id != self.scope.get("auth_session")
+        ):
             await self.close(*AUTH_FAILED)
             return
         self.expires_at = auth.expires_at

@@ -25,10 +25,12 @@ MAX_QUERY_PARAMS = 16
 
 @dataclass(frozen=True)
 class Authentication:
-    """Who a credential stands for, and until when (unix seconds; None: no expiry)."""
+    """Who a credential stands for, until when (unix seconds; None: no expiry), and in which
+    sign-in session (its `sid`; None: a credential minted by code, of no session)."""
 
     user: object
     expires_at: int | None
+    session_id: str | None = None
 
 
 def query_params(scope) -> list[tuple[str, str]] | None:

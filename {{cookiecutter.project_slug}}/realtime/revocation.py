@@ -1,17 +1,26 @@
-"""Closing a user's live sockets in every server process.
+"""Closing live sockets in every server process: all of a user's, or those of one session.
 
 Every authenticated socket joins its user's group on the channel layer (realtime.consumers), so
 one group_send reaches all of that user's sockets in every process that shares the layer (with
-Redis). Each socket then closes with LOGGED_OUT (realtime.close_codes). Logging out
-(realtime.views.LogoutView) and the user changes in realtime.signals call it.
+Redis). An event naming a session closes only the sockets opened with that session's tokens
+(realtime.sign_ins): no group per session, so a handshake joins no extra group. Each socket
+closes with LOGGED_OUT (realtime.close_codes). Logging out (realtime.views) and the user changes
+in realtime.signals call it.
 
-The broadcast ends within CHANNEL_LAYER_TIMEOUT seconds: when the layer's Redis does not answer,
-revoke_sessions raises one of realtime.redis_outages.REDIS_UNAVAILABLE instead of hanging.
+This only closes sockets that are open: what keeps revoked credentials from opening new ones is
+the check in realtime.sign_ins. The broadcast ends within CHANNEL_LAYER_TIMEOUT seconds: when the
+layer's Redis does not answer, revoke_sessions raises one of realtime.redis_outages.
+REDIS_UNAVAILABLE instead of hanging.
 """
 
+import logging
+
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from realtime.redis_outages import within_deadline
+from realtime.redis_outages import REDIS_UNAVAILABLE, within_deadline
+
+logger = logging.getLogger(__name__)
 
 
 def user_group(user_pk) -> str:
@@ -19,7 +28,22 @@ def user_group(user_pk) -> str:
     return f"user.{user_pk}"
 
 
-async def revoke_sessions(user_pk) -> None:
-    """Close every live socket of this user, in every process that shares the channel layer."""
-    event = {"type": "session.revoke"}
+async def revoke_sessions(user_pk, session_id: str | None = None) -> None:
+    """Close every live socket of this user (only those of `session_id`, if given), in every
+    process that shares the channel layer."""
+    event = {"type": "session.revoke", "session": session_id}
     await within_deadline(get_channel_layer().group_send(user_group(user_pk), event))
+
+
+def revoke_sessions_or_warn(user_pk) -> None:
+    """revoke_sessions from sync code that must not fail because Redis is down (a model save):
+    the outage is logged as one warning, and the sockets close when their access tokens expire."""
+    try:
+        async_to_sync(revoke_sessions)(user_pk)
+    except REDIS_UNAVAILABLE as error:
+        logger.warning(
+            "Redis unavailable, could not close the live sockets of user %s now (they close when "
+            "their access tokens expire): %s",
+            user_pk,
+            error,
+        )

@@ -1,9 +1,13 @@
 """Every receiver of a signal about users (and the settings that answers about them depend on).
 
-- A user's password changes, or they are deactivated or deleted: their live sockets close in
-  every process (realtime.revocation).
+- A user's password changes, or they are deactivated or deleted: once the change commits, their
+  live sockets close in every process (realtime.revocation); a change rolled back closes
+  nothing, and a socket opened before the commit is still reached. Redis being unreachable then
+  is logged as a warning and never fails the save.
 - Any user is saved or deleted, or settings change: this process forgets its remembered answers
-  about credentials (realtime.recent_answers); other processes forget them within MAX_AGE.
+  about credentials (realtime.recent_answers), at once and again when the change commits (an
+  answer looked up before the commit would hold the old state); other processes forget them
+  within MAX_AGE.
 - A member is removed from a private room (remove, clear, from either side; or the room is
   deleted): their sockets in that room close with 4403 `not_a_member`, in every process, through
   their user's group. A room becomes private (created so, changed, renamed): every socket in it
@@ -26,7 +30,7 @@ from django.dispatch import receiver
 
 from realtime.models import Room
 from realtime.recent_answers import recent_answers
-from realtime.revocation import revoke_sessions, user_group
+from realtime.revocation import revoke_sessions_or_warn, user_group
 
 User = get_user_model()
 
@@ -41,25 +45,28 @@ def remember_credentials_before_save(sender, instance, **kwargs):
     )
 
 
+# Connected before the revocations: on commit, the memo is emptied before any socket is closed,
+# so a client reconnecting at once is checked against the committed state.
 @receiver(post_save, sender=User)
-def revoke_sessions_when_credentials_change(sender, instance, created, **kwargs):
+@receiver(post_delete, sender=User)
+def forget_answers_when_a_user_changes(sender, using, **kwargs):
+    """This process sees a change to a user at once; other processes within MAX_AGE."""
+    recent_answers.clear()
+    transaction.on_commit(recent_answers.clear, using=using)
+
+
+@receiver(post_save, sender=User)
+def revoke_sessions_when_credentials_change(sender, instance, created, using, **kwargs):
     before = getattr(instance, "_credentials_before_save", None)
     if created or before is None:
         return
     if instance.password != before["password"] or (before["is_active"] and not instance.is_active):
-        async_to_sync(revoke_sessions)(instance.pk)
+        transaction.on_commit(partial(revoke_sessions_or_warn, instance.pk), using=using)
 
 
 @receiver(post_delete, sender=User)
-def revoke_sessions_of_deleted_user(sender, instance, **kwargs):
-    async_to_sync(revoke_sessions)(instance.pk)
-
-
-@receiver(post_save, sender=User)
-@receiver(post_delete, sender=User)
-def forget_answers_when_a_user_changes(sender, **kwargs):
-    """This process sees a change to a user at once; other processes within MAX_AGE."""
-    recent_answers.clear()
+def revoke_sessions_of_deleted_user(sender, instance, using, **kwargs):
+    transaction.on_commit(partial(revoke_sessions_or_warn, instance.pk), using=using)
 
 
 @receiver(setting_changed)

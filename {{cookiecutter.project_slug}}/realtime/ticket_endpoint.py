@@ -91,7 +91,7 @@ async def ws_ticket(request):
         response["WWW-Authenticate"] = jwt_authentication.authenticate_header(request)
         return response
     try:
-        ticket, wait = await issue_ticket_within_rate(auth.user, auth.expires_at)
+        ticket, wait = await issue_ticket_within_rate(auth)
     except REDIS_UNAVAILABLE as outage:
         logger.warning("Redis unavailable, answered %s with 503: %s", request.path, outage)
         response = error(503, "Service temporarily unavailable, try again later.")

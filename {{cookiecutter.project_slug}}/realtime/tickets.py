@@ -15,14 +15,15 @@ import time
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt.settings import api_settings
 
 from realtime.credentials import Authentication
 from realtime.recent_answers import recent_answers
 from realtime.redis_client import cache_redis, uses_redis
+from realtime.sign_ins import check_user, revoke_claim_of
 
 KEY_PREFIX = "ws-ticket:"
 # Per user and time window: how many tickets they asked for in it.
@@ -110,25 +111,38 @@ class Rate:
         self.wait = max(1, math.ceil((window + 1) * self.period - now))
 
 
-def new_ticket(user, token_expires_at: int | None) -> tuple[str, str, dict]:
-    """A fresh ticket for `user`: (ticket, store key, claims to store under it)."""
+def new_ticket(user, token_expires_at: int | None, session_id: str | None) -> tuple[str, str, dict]:
+    """A fresh ticket for `user`: (ticket, store key, claims to store under it).
+
+    The claims name the sign-in session and the password the ticket was bought under, so that
+    redeeming it is refused once either is revoked, as the access token that bought it is.
+    """
     ticket = secrets.token_urlsafe(32)
-    # The primary key as text: JSON-safe for any key type (integers, UUIDs).
-    claims = {"user": user._meta.pk.value_to_string(user), "token_expires_at": token_expires_at}
+    claims = {
+        # As simplejwt's tokens name the user: USER_ID_FIELD, as text (JSON-safe for any type).
+        "user": str(getattr(user, api_settings.USER_ID_FIELD)),
+        "token_expires_at": token_expires_at,
+        "sid": session_id,
+        "revoke": revoke_claim_of(user),
+    }
     return ticket, KEY_PREFIX + ticket, claims
 
 
-async def issue_ticket(user, token_expires_at: int | None = None) -> str:
-    """Store a new ticket for `user` and return it."""
-    ticket, key, claims = new_ticket(user, token_expires_at)
+async def issue_ticket(
+    user, token_expires_at: int | None = None, session_id: str | None = None
+) -> str:
+    """Store a new ticket for `user` (of `session_id`, or of no session) and return it."""
+    ticket, key, claims = new_ticket(user, token_expires_at, session_id)
     await ticket_store().put(key, claims)
     return ticket
 
 
-async def issue_ticket_within_rate(user, token_expires_at: int | None) -> tuple[str | None, int]:
-    """Count one request for a ticket by `user`: (a new ticket, 0) if it is within
-    WS_TICKET_THROTTLE_RATE, else (None, how many seconds until the next request is)."""
-    ticket, key, claims = new_ticket(user, token_expires_at)
+async def issue_ticket_within_rate(auth: Authentication) -> tuple[str | None, int]:
+    """Count one request for a ticket by `auth`'s user: (a new ticket for that credential, 0)
+    if it is within WS_TICKET_THROTTLE_RATE, else (None, how many seconds until the next
+    request is)."""
+    user = auth.user
+    ticket, key, claims = new_ticket(user, auth.expires_at, auth.session_id)
     rate = Rate(user)
     if await ticket_store().put_within_rate(key, claims, rate):
         return ticket, 0
@@ -139,7 +153,8 @@ async def redeem_ticket(ticket: str) -> Authentication | None:
     """Consume `ticket`: who it was for, until when the access token it was bought with is valid.
 
     None if it is unknown, used, or expired.
-    Also None when the user has been deleted or deactivated since the ticket was issued.
+    Also None when, since the ticket was issued, the user has been deleted or deactivated, has
+    changed password, or its session has ended (realtime.sign_ins.check_user).
     """
     # What cannot be a ticket is never looked up (nor turned into a cache key).
     if not TICKET_PATTERN.fullmatch(ticket):
@@ -147,20 +162,23 @@ async def redeem_ticket(ticket: str) -> Authentication | None:
     claims = await ticket_store().take(KEY_PREFIX + ticket)
     if claims is None:
         return None
-    # The primary key as the ticket stores it (text): the database converts it on a lookup, and
-    # the memo's key stays the same for every ticket of the user.
-    user_pk = claims["user"]
-    user = await recent_answers.get(("user", user_pk), lambda: get_active_user(user_pk))
+    # The user's id as the ticket stores it (text): the database converts it on a lookup, and
+    # the memo's key stays the same for every ticket of the user's session.
+    user_pk, session_id, revoke = claims["user"], claims.get("sid"), claims.get("revoke")
+    key = ("user", user_pk, session_id, revoke)
+    user = await recent_answers.get(key, lambda: standing_user(user_pk, session_id, revoke))
     if user is None:
         return None
-    return Authentication(user=user, expires_at=claims["token_expires_at"])
+    return Authentication(user=user, expires_at=claims["token_expires_at"], session_id=session_id)
 
 
 @database_sync_to_async
-def get_active_user(user_pk):
-    """The user if they still exist and may authenticate (simplejwt's USER_AUTHENTICATION_RULE).
+def standing_user(user_pk, session_id, revoke):
+    """The user if the ticket's credential still stands (realtime.sign_ins.check_user), else None.
 
     Channels' wrapper closes stale database connections.
     """
-    user = get_user_model()._default_manager.filter(pk=user_pk).first()
-    return user if api_settings.USER_AUTHENTICATION_RULE(user) else None
+    try:
+        return check_user(user_pk, session_id, revoke)
+    except AuthenticationFailed:
+        return None

@@ -7,6 +7,7 @@ from tests.{{ cookiecutter.auth_mode }}_credentials import (
     assert_live_credential_while_redis_is_down,
     live_ws_credentials_for,
     live_ws_credentials_many,
+    live_ws_credentials_with,
     ws_credentials_for,
 )
 
@@ -14,5 +15,6 @@ __all__ = [
     "assert_live_credential_while_redis_is_down",
     "live_ws_credentials_for",
     "live_ws_credentials_many",
+    "live_ws_credentials_with",
     "ws_credentials_for",
 ]

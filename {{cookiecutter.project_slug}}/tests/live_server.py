@@ -1,7 +1,9 @@
 """Real server processes for end-to-end tests: uvicorn (or runserver) on 127.0.0.1, a free port.
 
-Each server runs on a throwaway, migrated SQLite database of its own, so a test never touches a
-developer's database, and shares REDIS_URL (under the test run's key prefix) when it is set.
+The servers of one working directory (one test) share a throwaway, migrated SQLite database, as
+the processes of one deployment share theirs (sign-in sessions live there), so a test never
+touches a developer's database; they share REDIS_URL (under the test run's key prefix) when it
+is set.
 """
 
 import contextlib
@@ -89,8 +91,9 @@ class LiveServer:
         self.port = free_port()
         self.kind = kind
         self.log_path = workdir / f"{kind}-{self.port}.log"
-        database = workdir / f"db-{self.port}.sqlite3"
-        shutil.copy(template_db, database)
+        database = workdir / "db.sqlite3"
+        if not database.exists():
+            shutil.copy(template_db, database)
         self.env = server_env(database, redis_key_prefix, **env)
         self.process = None
 

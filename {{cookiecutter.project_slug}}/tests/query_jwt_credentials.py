@@ -15,6 +15,11 @@ def live_ws_credentials_for(server, username="alice") -> dict:
     return token_credentials(server.access_token(username))
 
 
+def live_ws_credentials_with(server, access) -> dict:
+    """The credentials of this access token, for a running server."""
+    return token_credentials(access)
+
+
 def live_ws_credentials_many(server, count, username="alice") -> list[dict]:
     """`count` credentials for sockets of `username`: here one token serves them all."""
     return [live_ws_credentials_for(server, username)] * count

@@ -218,7 +218,7 @@ def test_tokens_are_kept_in_memory_only(open_demo):
     assert tokens["refresh"] not in alice.page.content()
 
 
-def test_sign_out_revokes_the_session_and_closes_the_users_other_tabs(demo_server, open_demo):
+def test_sign_out_revokes_the_session_and_leaves_the_users_other_tabs(demo_server, open_demo):
     first_tab, second_tab = open_demo(), open_demo()
     with first_tab.page.expect_response("**/api/token/") as signed_in:
         first_tab.sign_in("alice")
@@ -231,11 +231,12 @@ def test_sign_out_revokes_the_session_and_closes_the_users_other_tabs(demo_serve
         first_tab.page.get_by_role("button", name="Sign out").click()
     assert logged_out.value.status == 200
     expect(first_tab.state).to_have_text("signed-out")
-    # The server closes every socket of the user: the other tab is signed out too.
-    expect(second_tab.closes.first).to_contain_text('4401 unauthorized "logged_out"')
-    expect(second_tab.state).to_have_text("signed-out")
-    expect(second_tab.page.get_by_role("button", name="Sign in")).to_be_visible()
     assert demo_server.post_json("/api/token/refresh/", {"refresh": refresh})[0] == 401
+    # Each tab signed in on its own, so each is a session of its own (realtime/sign_ins.py):
+    # the other tab's goes on.
+    second_tab.say("still signed in")
+    expect(second_tab.messages).to_contain_text("alice: still signed in")
+    expect(second_tab.state).to_have_text("open")
     assert first_tab.errors == second_tab.errors == []
 
 

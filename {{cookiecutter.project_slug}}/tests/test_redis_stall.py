@@ -23,6 +23,8 @@ from django.db import close_old_connections
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from tests.test_revocation_holds import sign_in
+
 DEADLINE = 1.0  # CHANNEL_LAYER_TIMEOUT in these tests
 # What a test waits for an answer at most: without the deadline, the calls never answer.
 PROMPTLY = 5 * DEADLINE
@@ -61,8 +63,9 @@ def stalling_layer(request, throwaway_redis):
 
 
 @sync_to_async
-def log_out(refresh):
-    response = APIClient().post("/api/logout/", {"refresh": refresh}, format="json")
+def log_out(refresh, everywhere=False):
+    path = "/api/logout/all/" if everywhere else "/api/logout/"
+    response = APIClient().post(path, {"refresh": refresh}, format="json")
     close_old_connections()
     return response
 
@@ -80,12 +83,12 @@ async def open_chat(communicator, ws_credentials, user):
 
 
 async def test_frozen_redis_refuses_handshakes_closes_sends_with_1013_and_logout_answers_503(
-    stalling_layer, communicator, ws_credentials, user, tokens
+    stalling_layer, communicator, ws_credentials, user
 ):
     # Connections to Redis exist before it freezes, as on a server that has been running.
     talking = await open_chat(communicator, ws_credentials, user)
     credentials = await ws_credentials(user)
-    _, refresh = await sync_to_async(tokens)(user)
+    _, refresh = await sign_in(user)
 
     stalling_layer(True)
 
@@ -115,8 +118,8 @@ async def test_frozen_redis_refuses_handshakes_closes_sends_with_1013_and_logout
     alice = await open_chat(communicator, ws_credentials, user)
     await alice.send_json_to({"message": "after the thaw"})
     assert (await alice.receive_json_from(timeout=PROMPTLY))["message"] == "after the thaw"
-    _, refresh = await sync_to_async(tokens)(user)
-    assert (await log_out(refresh)).status_code == 200
+    _, refresh = await sign_in(user)
+    assert (await log_out(refresh, everywhere=True)).status_code == 200
     assert await alice.receive_output(timeout=PROMPTLY) == CLOSE_LOGGED_OUT
 
 

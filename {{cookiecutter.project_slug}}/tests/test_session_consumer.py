@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 from websockets.exceptions import ConnectionClosed
 
-from tests.credentials import live_ws_credentials_for
+from tests.users import PASSWORD
+from tests.credentials import live_ws_credentials_with, ws_credentials_for
 
 CLOSE_TOKEN_EXPIRED = {"type": "websocket.close", "code": 4401, "reason": "token_expired"}
 CLOSE_LOGGED_OUT = {"type": "websocket.close", "code": 4401, "reason": "logged_out"}
@@ -32,6 +33,23 @@ def session_watches():
 @sync_to_async
 def log_out(refresh):
     return APIClient().post("/api/logout/", {"refresh": refresh}, format="json")
+
+
+@sync_to_async
+def sign_in(user):
+    """A new session's token pair, from `POST /api/token/`: (access, refresh)."""
+    response = APIClient().post(
+        "/api/token/", {"username": user.username, "password": PASSWORD}, format="json"
+    )
+    assert response.status_code == 200, response.data
+    return response.data["access"], response.data["refresh"]
+
+
+async def open_session_socket(communicator, access, room="lobby"):
+    comm = communicator(f"/ws/chat/{room}/", **await ws_credentials_for(access))
+    connected, _ = await comm.connect()
+    assert connected
+    return comm
 
 
 # Expiry
@@ -106,19 +124,22 @@ async def test_bad_token_in_band_closes_with_4403(
 # Revocation
 
 
-async def test_logout_closes_every_socket_of_the_user_and_no_other(
-    communicator, ws_credentials, user, other_user, tokens
+async def test_logout_closes_every_socket_of_the_session_and_no_other(
+    communicator, ws_credentials, user, other_user
 ):
-    alice_lobby = await open_socket(communicator, ws_credentials, user)
-    alice_elsewhere = await open_socket(communicator, ws_credentials, user, room="elsewhere")
+    access, refresh = await sign_in(user)
+    laptop_access, _ = await sign_in(user)  # the same user's other session
+    alice_lobby = await open_session_socket(communicator, access)
+    alice_elsewhere = await open_session_socket(communicator, access, room="elsewhere")
+    alice_laptop = await open_session_socket(communicator, laptop_access)
     bob = await open_socket(communicator, ws_credentials, other_user)
-    _, refresh = await sync_to_async(tokens)(user)
 
     response = await log_out(refresh)
 
     assert response.status_code == 200
     assert await alice_lobby.receive_output(timeout=1) == CLOSE_LOGGED_OUT
     assert await alice_elsewhere.receive_output(timeout=1) == CLOSE_LOGGED_OUT
+    assert await alice_laptop.receive_nothing(timeout=0.5)
     assert await bob.receive_nothing(timeout=0.5)
     # The refresh token is blacklisted: it cannot log out (or refresh) again.
     assert (await log_out(refresh)).status_code == 401
@@ -162,9 +183,7 @@ async def test_other_profile_changes_leave_sockets_open(communicator, ws_credent
     assert await alice.receive_nothing(timeout=0.5)
 
 
-async def test_socket_older_than_group_expiry_is_still_reached(
-    communicator, ws_credentials, user, tokens, settings
-):
+async def test_socket_older_than_group_expiry_is_still_reached(communicator, user, settings):
     # Layers with a group_expiry (the in-memory one, and the core layer on Redis) forget group
     # members after it (a day by default); the socket re-joins its groups before that. Here the
     # layer forgets after 2 s. (The Pub/Sub layer, the default on Redis, forgets no member.)
@@ -177,9 +196,9 @@ async def test_socket_older_than_group_expiry_is_still_reached(
     settings.CHANNEL_LAYERS = {
         "default": {**layer, "CONFIG": {**layer["CONFIG"], "group_expiry": 2}}
     }
-    comm = await open_socket(communicator, ws_credentials, user)
+    access, refresh = await sign_in(user)
+    comm = await open_session_socket(communicator, access)
     await asyncio.sleep(4.5)
-    _, refresh = await sync_to_async(tokens)(user)
 
     await log_out(refresh)
 
@@ -188,13 +207,13 @@ async def test_socket_older_than_group_expiry_is_still_reached(
 
 async def test_logout_on_one_server_process_closes_sockets_on_another(redis_url, server_process):
     first, second = server_process(), server_process()
-    credentials = await asyncio.to_thread(live_ws_credentials_for, second)
     status, pair = await asyncio.to_thread(
         first.post_json,
         "/api/token/",
         {"username": "alice", "password": "correct horse battery staple"},
     )
     assert status == 200
+    credentials = await asyncio.to_thread(live_ws_credentials_with, second, pair["access"])
 
     async with second.websocket(**credentials) as ws:
         status, _ = await asyncio.to_thread(

@@ -43,7 +43,12 @@ async def ws_credentials_for(access) -> dict:
 
 def live_ws_credentials_for(server, username="alice") -> dict:
     """The same, against a running server over HTTP."""
-    status, body = server.post_json(TICKET_URL, bearer=server.access_token(username))
+    return live_ws_credentials_with(server, server.access_token(username))
+
+
+def live_ws_credentials_with(server, access) -> dict:
+    """A ticket bought from a running server with this access token."""
+    status, body = server.post_json(TICKET_URL, bearer=access)
     assert status == 201, body
     return {"query": f"ticket={body['ticket']}"}
 
