@@ -27,9 +27,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.conf import settings
 
-from tests.required_services import services_required
 from tests.credentials import live_ws_credentials_for
 from tests.live_server import CREATE_USERS, PROJECT_DIR, LiveServer, free_port
+from tests.required_services import services_required
 from tests.throwaway_redis import REDIS_SERVER, ThrowawayRedis
 
 pytestmark = pytest.mark.server

@@ -25,10 +25,10 @@ from realtime import signals
 from realtime.consumers import SessionConsumer
 from realtime.recent_answers import recent_answers
 from realtime.sign_ins import SESSION_CLAIM
-from tests.handshakes import assert_refused
-from tests.users import PASSWORD
 from tests.credentials import live_ws_credentials_with, ws_credentials_for
+from tests.handshakes import assert_refused
 from tests.live_server import USERS, free_port
+from tests.users import PASSWORD
 from users.models import Session
 
 CLOSE_LOGGED_OUT = {"type": "websocket.close", "code": 4401, "reason": "logged_out"}
