@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -49,11 +50,58 @@ def project_env(**extra):
     return env
 
 
-def uv_sync(project):
+# The oldest Python the project supports, which resolves Django 5.2 (LTS); the newest-Python run
+# below resolves Django 6.1 from the same pyproject.toml.
+OLDEST_PYTHON = "3.11"
+
+
+def uv_sync(project, python=OLDEST_PYTHON):
     result = subprocess.run(
-        [UV, "sync", "--quiet"], cwd=project, env=project_env(), capture_output=True, text=True
+        [UV, "sync", "--quiet", "--python", python],
+        cwd=project,
+        env=project_env(),
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def python_and_django(project):
+    """(Python's major.minor, Django's major.minor) in the project's environment."""
+    result = subprocess.run(
+        [
+            UV,
+            "run",
+            "--no-sync",
+            "python",
+            "-c",
+            "import sys, django; print(*sys.version_info[:2], *django.VERSION[:2])",
+        ],
+        cwd=project,
+        env=project_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    major, minor, django_major, django_minor = map(int, result.stdout.split())
+    return (major, minor), (django_major, django_minor)
+
+
+def newest_python():
+    """The path of a Python 3.12 or newer (on PATH or among pyenv's versions), or None."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [shutil.which(f"python3.{minor}") for minor in (14, 13, 12)]
+    candidates += sorted(pyenv_root.glob("versions/3.1[2-9]*/bin/python3"), reverse=True)
+    for candidate in filter(None, candidates):
+        # pyenv's shims exist for every version it has, and fail for those not selected.
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info >= (3, 12))"],
+            capture_output=True,
+            text=True,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == "True":
+            return str(candidate)
+    return None
 
 
 def run_suite(project, **env):
@@ -95,9 +143,33 @@ def service_urls(variant):
 
 
 def test_suite_passes_on_embedded_defaults(synced_project):
+    assert python_and_django(synced_project) == ((3, 11), (5, 2))
     summary = run_suite(synced_project)
     # Only the tests that need Redis may skip here.
     assert "failed" not in summary
+
+
+def test_suite_passes_on_newest_python_and_django(bake, tmp_path):
+    """One variant's whole suite on Python 3.12+ with Django 6.1, which uv resolves there from the
+    same pyproject.toml (the other runs are on Python 3.11 with Django 5.2)."""
+    python = newest_python()
+    if python is None:
+        message = "no Python 3.12 or newer on PATH or in pyenv"
+        if newest_python_required():
+            pytest.fail(f"{message} (REQUIRE_NEWEST_PYTHON is set)")
+        pytest.skip(message)
+    project = tmp_path / "project"
+    shutil.copytree(bake("query_jwt"), project)
+    uv_sync(project, python=python)
+    (_, python_minor), django = python_and_django(project)
+    assert python_minor >= 12
+    assert django == (6, 1)
+    summary = run_suite(project)
+    assert "failed" not in summary
+
+
+def newest_python_required() -> bool:
+    return os.environ.get("REQUIRE_NEWEST_PYTHON", "") not in ("", "0")
 
 
 @pytest.mark.parametrize("mode", AUTH_MODES)
