@@ -18,6 +18,7 @@ MODE_FILES = {
     "realtime/redis_client.py": ("ticket",),
     "realtime/tickets.py": ("ticket",),
     "realtime/ticket_endpoint.py": ("ticket",),
+    "realtime/ticket_schema.py": ("ticket",),
     "tests/test_redis_client.py": ("ticket",),
     "tests/test_ticket_auth.py": ("ticket",),
     "tests/test_ticket_checks.py": ("ticket",),

@@ -16,6 +16,7 @@ MODE_FILES = {
         "realtime/redis_client.py",
         "realtime/ticket_checks.py",
         "realtime/ticket_endpoint.py",
+        "realtime/ticket_schema.py",
         "realtime/tickets.py",
         "tests/test_redis_client.py",
         "tests/test_ticket_auth.py",
@@ -62,6 +63,7 @@ COMMON_FILES = [
     "config/urls.py",
     "config/asgi.py",
     "realtime/access_tokens.py",
+    "realtime/api_schema.py",
     "realtime/apps.py",
     "realtime/authentication.py",
     "realtime/channelsmiddleware.py",
@@ -82,6 +84,7 @@ COMMON_FILES = [
     "users/migrations/0001_initial.py",
     "users/models.py",
     "tests/test_users.py",
+    "tests/test_api_schema.py",
     "tests/conftest.py",
     "tests/credentials.py",
 ]
