@@ -41,6 +41,9 @@ DEMO_FILES = [
     "realtime/static/realtime/demo.js",
     "realtime/templates/realtime/demo.html",
     "tests/test_demo_page.py",
+    "tests/test_client_types.py",
+    "tests/client_usage.ts",
+    "tsconfig.json",
 ]
 
 
