@@ -61,6 +61,8 @@ COMMON_FILES = [
     ".env",
     ".gitignore",
     ".pre-commit-config.yaml",
+    ".editorconfig",
+    ".gitattributes",
     "README.md",
     "config/settings.py",
     "config/urls.py",
@@ -171,7 +173,19 @@ def test_pre_commit_hooks_run_offline(project):
     assert config["repos"]
     assert all(repo["repo"] == "local" for repo in config["repos"])
     hook_ids = {hook["id"] for repo in config["repos"] for hook in repo["hooks"]}
-    assert {"ruff-check", "ruff-format", "makemigrations"} <= hook_ids
+    assert {
+        "ruff-check",
+        "ruff-format",
+        "django-upgrade",
+        "makemigrations",
+        "check-toml",
+        "check-yaml",
+        "detect-private-key",
+    } <= hook_ids
+    # Each hook's tool is in the dev dependency group, run with `uv run`.
+    dev = tomllib.loads((project / "pyproject.toml").read_text())["dependency-groups"]["dev"]
+    assert any(dep.startswith("pre-commit-hooks") for dep in dev)
+    assert any(dep.startswith("django-upgrade") for dep in dev)
 
 
 def test_dev_env_file_has_debug_and_a_fresh_secret(project):

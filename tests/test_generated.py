@@ -180,6 +180,42 @@ def test_suite_passes_on_redis_and_postgresql(bake, mode):
     assert "skipped" not in summary
 
 
+def test_pre_commit_hooks_pass_on_a_fresh_bake(synced_project):
+    """Every hook of .pre-commit-config.yaml, run as a developer would in a new repository,
+    offline: ruff, django-upgrade, migrations, TOML/YAML/JSON, conflict markers, private keys."""
+    env = project_env()
+    git = ["git", "-c", "init.defaultBranch=main"]
+    for command in ([*git, "init", "-q"], [*git, "add", "-A"]):
+        result = subprocess.run(command, cwd=synced_project, env=env, capture_output=True)
+        assert result.returncode == 0, result.stderr
+    result = subprocess.run(
+        [UV, "run", "--no-sync", "pre-commit", "run", "--all-files", "--show-diff-on-failure"],
+        cwd=synced_project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # These hooks ran on files (pre-commit says "Skipped" for a hook that found none: a bake
+    # without the demo page has no JSON file).
+    passed = [line for line in result.stdout.splitlines() if line.endswith("Passed")]
+    for name in PRE_COMMIT_HOOKS_THAT_RUN:
+        assert any(line.startswith(name) for line in passed), (name, result.stdout)
+
+
+PRE_COMMIT_HOOKS_THAT_RUN = (
+    "ruff check",
+    "ruff format",
+    "django-upgrade",
+    "migrations are up to date",
+    "TOML parses",
+    "YAML parses",
+    "no merge conflict markers",
+    "no private keys",
+)
+
+
 def test_readme_quick_start_serves_on_an_empty_machine(synced_project, variant):
     """The README's first command, on a fresh bake: migrate, then runserver answers HTTP, and
     serves the demo page at `/` when the project has one (the generated .env turns DEBUG on)."""
