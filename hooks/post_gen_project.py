@@ -17,6 +17,7 @@ MODE_FILES = {
     "realtime/ticket_checks.py": ("ticket",),
     "realtime/tickets.py": ("ticket",),
     "realtime/ticket_endpoint.py": ("ticket",),
+    "realtime/ticket_schema.py": ("ticket",),
     "tests/test_ticket_auth.py": ("ticket",),
     "tests/test_ticket_checks.py": ("ticket",),
     "tests/test_ticket_endpoint.py": ("ticket",),
@@ -39,6 +40,9 @@ DEMO_FILES = [
     "realtime/static/realtime/demo.js",
     "realtime/templates/realtime/demo.html",
     "tests/test_demo_page.py",
+    "tests/test_client_types.py",
+    "tests/client_usage.ts",
+    "tsconfig.json",
 ]
 
 

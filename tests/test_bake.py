@@ -15,6 +15,7 @@ MODE_FILES = {
     "ticket": [
         "realtime/ticket_checks.py",
         "realtime/ticket_endpoint.py",
+        "realtime/ticket_schema.py",
         "realtime/tickets.py",
         "tests/test_ticket_auth.py",
         "tests/test_ticket_checks.py",
@@ -42,6 +43,9 @@ DEMO_FILES = [
     "realtime/static/realtime/demo.js",
     "realtime/templates/realtime/demo.html",
     "tests/test_demo_page.py",
+    "tests/test_client_types.py",
+    "tests/client_usage.ts",
+    "tsconfig.json",
 ]
 # Copied as they are: Django template tags and JavaScript are not cookiecutter's to render.
 UNRENDERED_FILES = [
@@ -56,11 +60,14 @@ COMMON_FILES = [
     ".env",
     ".gitignore",
     ".pre-commit-config.yaml",
+    ".editorconfig",
+    ".gitattributes",
     "README.md",
     "config/settings.py",
     "config/urls.py",
     "config/asgi.py",
     "realtime/access_tokens.py",
+    "realtime/api_schema.py",
     "realtime/apps.py",
     "realtime/authentication.py",
     "realtime/channelsmiddleware.py",
@@ -94,6 +101,7 @@ COMMON_FILES = [
     "tests/test_redis_client.py",
     "tests/test_room_permissions.py",
     "tests/test_limits.py",
+    "tests/test_api_schema.py",
     "tests/conftest.py",
     "tests/credentials.py",
     "realtime/health.py",
@@ -189,7 +197,19 @@ def test_pre_commit_hooks_run_offline(project):
     assert config["repos"]
     assert all(repo["repo"] == "local" for repo in config["repos"])
     hook_ids = {hook["id"] for repo in config["repos"] for hook in repo["hooks"]}
-    assert {"ruff-check", "ruff-format", "makemigrations"} <= hook_ids
+    assert {
+        "ruff-check",
+        "ruff-format",
+        "django-upgrade",
+        "makemigrations",
+        "check-toml",
+        "check-yaml",
+        "detect-private-key",
+    } <= hook_ids
+    # Each hook's tool is in the dev dependency group, run with `uv run`.
+    dev = tomllib.loads((project / "pyproject.toml").read_text())["dependency-groups"]["dev"]
+    assert any(dep.startswith("pre-commit-hooks") for dep in dev)
+    assert any(dep.startswith("django-upgrade") for dep in dev)
 
 
 def test_dev_env_file_has_debug_and_a_fresh_secret(project):

@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -49,9 +50,18 @@ def project_env(**extra):
     return env
 
 
-def uv_sync(project):
+# The oldest Python the project supports, which resolves Django 5.2 (LTS); the newest-Python run
+# below resolves Django 6.1 from the same pyproject.toml.
+OLDEST_PYTHON = "3.11"
+
+
+def uv_sync(project, python=OLDEST_PYTHON):
     result = subprocess.run(
-        [UV, "sync", "--quiet"], cwd=project, env=project_env(), capture_output=True, text=True
+        [UV, "sync", "--quiet", "--python", python],
+        cwd=project,
+        env=project_env(),
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
 
@@ -59,6 +69,44 @@ def uv_sync(project):
 # Each baked suite runs its tests on pytest-xdist workers of its own; this template runs two
 # suites at a time (pyproject.toml): two workers each, four test processes on a 2-core machine.
 SUITE_WORKERS = "2"
+
+
+def python_and_django(project):
+    """(Python's major.minor, Django's major.minor) in the project's environment."""
+    result = subprocess.run(
+        [
+            UV,
+            "run",
+            "--no-sync",
+            "python",
+            "-c",
+            "import sys, django; print(*sys.version_info[:2], *django.VERSION[:2])",
+        ],
+        cwd=project,
+        env=project_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    major, minor, django_major, django_minor = map(int, result.stdout.split())
+    return (major, minor), (django_major, django_minor)
+
+
+def newest_python():
+    """The path of a Python 3.12 or newer (on PATH or among pyenv's versions), or None."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [shutil.which(f"python3.{minor}") for minor in (14, 13, 12)]
+    candidates += sorted(pyenv_root.glob("versions/3.1[2-9]*/bin/python3"), reverse=True)
+    for candidate in filter(None, candidates):
+        # pyenv's shims exist for every version it has, and fail for those not selected.
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info >= (3, 12))"],
+            capture_output=True,
+            text=True,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == "True":
+            return str(candidate)
+    return None
 
 
 def run_suite(project, **env):
@@ -100,9 +148,33 @@ def service_urls(variant):
 
 
 def test_suite_passes_on_embedded_defaults(synced_project):
+    assert python_and_django(synced_project) == ((3, 11), (5, 2))
     summary = run_suite(synced_project)
     # Only the tests that need Redis may skip here.
     assert "failed" not in summary
+
+
+def test_suite_passes_on_newest_python_and_django(bake, tmp_path):
+    """One variant's whole suite on Python 3.12+ with Django 6.1, which uv resolves there from the
+    same pyproject.toml (the other runs are on Python 3.11 with Django 5.2)."""
+    python = newest_python()
+    if python is None:
+        message = "no Python 3.12 or newer on PATH or in pyenv"
+        if newest_python_required():
+            pytest.fail(f"{message} (REQUIRE_NEWEST_PYTHON is set)")
+        pytest.skip(message)
+    project = tmp_path / "project"
+    shutil.copytree(bake("query_jwt"), project)
+    uv_sync(project, python=python)
+    (_, python_minor), django = python_and_django(project)
+    assert python_minor >= 12
+    assert django == (6, 1)
+    summary = run_suite(project)
+    assert "failed" not in summary
+
+
+def newest_python_required() -> bool:
+    return os.environ.get("REQUIRE_NEWEST_PYTHON", "") not in ("", "0")
 
 
 @pytest.mark.parametrize("mode", AUTH_MODES)
@@ -111,6 +183,42 @@ def test_suite_passes_on_redis_and_postgresql(bake, mode):
     uv_sync(project)
     summary = run_suite(project, REQUIRE_SERVICES="1", **service_urls(mode))
     assert "skipped" not in summary
+
+
+def test_pre_commit_hooks_pass_on_a_fresh_bake(synced_project):
+    """Every hook of .pre-commit-config.yaml, run as a developer would in a new repository,
+    offline: ruff, django-upgrade, migrations, TOML/YAML/JSON, conflict markers, private keys."""
+    env = project_env()
+    git = ["git", "-c", "init.defaultBranch=main"]
+    for command in ([*git, "init", "-q"], [*git, "add", "-A"]):
+        result = subprocess.run(command, cwd=synced_project, env=env, capture_output=True)
+        assert result.returncode == 0, result.stderr
+    result = subprocess.run(
+        [UV, "run", "--no-sync", "pre-commit", "run", "--all-files", "--show-diff-on-failure"],
+        cwd=synced_project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # These hooks ran on files (pre-commit says "Skipped" for a hook that found none: a bake
+    # without the demo page has no JSON file).
+    passed = [line for line in result.stdout.splitlines() if line.endswith("Passed")]
+    for name in PRE_COMMIT_HOOKS_THAT_RUN:
+        assert any(line.startswith(name) for line in passed), (name, result.stdout)
+
+
+PRE_COMMIT_HOOKS_THAT_RUN = (
+    "ruff check",
+    "ruff format",
+    "django-upgrade",
+    "migrations are up to date",
+    "TOML parses",
+    "YAML parses",
+    "no merge conflict markers",
+    "no private keys",
+)
 
 
 def test_readme_quick_start_serves_on_an_empty_machine(synced_project, variant):

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt",
     "rest_framework_simplejwt.token_blacklist",  # POST /api/logout/
+    "drf_spectacular",  # the OpenAPI schema of the JSON API (realtime/api_schema.py)
     "users",
     "realtime",
 ]
@@ -232,6 +233,22 @@ REST_FRAMEWORK = {
     # Throttles count per REMOTE_ADDR, never per a client's own X-Forwarded-For: behind a proxy,
     # the ASGI server puts the forwarded address there for trusted proxies only.
     "NUM_PROXIES": 0,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI schema, at /api/schema/ with DEBUG on (config/urls.py), or from
+# `manage.py spectacular --file schema.yaml`.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "{{ cookiecutter.project_slug }} API",
+    "DESCRIPTION": "Sign-in and WebSocket credentials; WebSocket frames and close codes: README.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": [
+        "realtime.api_schema.api_endpoints",
+{%- if cookiecutter.auth_mode == "ticket" %}
+        "realtime.ticket_schema.add_ticket_endpoint",
+{%- endif %}
+    ],
 }
 
 # Sign-in attempts (`/api/token/` and the admin's login page) per username and per client

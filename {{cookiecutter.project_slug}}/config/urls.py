@@ -1,7 +1,9 @@
-"""HTTP routes: the admin and the JSON API."""
+"""HTTP routes: the admin, the JSON API, and its OpenAPI schema with DEBUG on."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
 
 {% if cookiecutter.demo_page -%}
 from realtime import demo_urls
@@ -22,6 +24,10 @@ urlpatterns = [
     path("api/ws-ticket/", ws_ticket, name="ws_ticket"),
 {%- endif %}
 ]
+
+# The OpenAPI schema of the JSON API, on a development server only (realtime/api_schema.py).
+if settings.DEBUG:
+    urlpatterns.append(path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"))
 {%- if cookiecutter.demo_page %}
 
 # The demo page at `/`, on a development server only (realtime/demo_urls.py).

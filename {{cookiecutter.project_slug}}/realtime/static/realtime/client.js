@@ -21,6 +21,49 @@
  * - "close": {code, reason, opened}; `opened` is false when the socket never opened.
  * - "tokens": {expiresAt, refreshed}; expiresAt in milliseconds on this machine's clock.
  * - "auth": the server's answer to an in-band token refresh (`{"type": "auth.ok", ...}`).
+ *
+ * Typed with JSDoc, which TypeScript reads (`tsc --checkJs --strict`; tsconfig.json at the
+ * project's root checks this file so): a TypeScript project imports it as it is.
+ */
+
+/** @typedef {"signed-out" | "idle" | "connecting" | "open" | "reconnecting" | "stopped"} State */
+/** @typedef {"ticket" | "query_jwt" | "subprotocol"} AuthMode */
+/**
+ * A frame from the server (README: "API and frames").
+ * @typedef {{type: "chat.message", room: string, user: string, message: string}
+ *   | {type: "error", error: string}} ServerFrame
+ */
+/** @typedef {{type: "auth.ok", expires_at: number}} AuthOkFrame */
+/**
+ * A frame to the server: a chat message, or an in-band access token.
+ * @typedef {{message: string} | {type: "auth", token: string}} ClientFrame
+ */
+/**
+ * The events a RealtimeClient dispatches, by type.
+ * @typedef {object} RealtimeClientEventMap
+ * @property {CustomEvent<{state: State, reason: string}>} state
+ * @property {CustomEvent<ServerFrame>} message
+ * @property {CustomEvent<{code: number, reason: string, opened: boolean}>} close
+ * @property {CustomEvent<{expiresAt: number, refreshed: boolean}>} tokens
+ * @property {CustomEvent<AuthOkFrame>} auth
+ */
+/**
+ * @typedef {object} Options
+ * @property {string} baseUrl where the API and the sockets are
+ * @property {string} tokenUrl
+ * @property {string} refreshUrl
+ * @property {AuthMode} authMode how sockets authenticate, as the server was baked
+ * @property {string} ticketUrl the ticket mode's endpoint
+ * @property {string} subprotocol the application subprotocol, offered on every socket
+ * @property {string | null} logoutUrl set: signOut() revokes the refresh token there
+ * @property {(room: string) => string} socketPath
+ * @property {number} baseDelayMs
+ * @property {number} maxDelayMs
+ * @property {number} stableAfterMs
+ * @property {number} slowDownMs
+ * @property {number} restartJitterMs
+ * @property {number} maxRefusals
+ * @property {number} refreshAt
  */
 
 // Close codes. 1xxx are RFC 6455's; 44xx follow the graphql-ws convention: 4000 + HTTP status.
@@ -40,6 +83,7 @@ export const REASON_LOGGED_OUT = "logged_out";
 // Sent with CLOSE_FORBIDDEN when the user was removed from the room (or it became private).
 export const REASON_NOT_A_MEMBER = "not_a_member";
 
+/** @type {Record<number, string>} */
 const CLOSE_DESCRIPTIONS = {
   [CLOSE_NORMAL]: "normal closure",
   1001: "going away",
@@ -54,6 +98,7 @@ const CLOSE_DESCRIPTIONS = {
   [CLOSE_TOO_MANY_REQUESTS]: "too many requests",
 };
 
+/** @type {readonly State[]} */
 export const STATES = [
   "signed-out", // no tokens
   "idle", // signed in, no room joined
@@ -63,8 +108,10 @@ export const STATES = [
   "stopped", // will not try again on its own; join() tries again
 ];
 
+/** @type {readonly AuthMode[]} */
 export const AUTH_MODES = ["ticket", "query_jwt", "subprotocol"];
 
+/** @type {Readonly<Options>} */
 export const DEFAULTS = {
   baseUrl: globalThis.location?.origin, // where the API and the sockets are
   tokenUrl: "/api/token/",
@@ -84,13 +131,21 @@ export const DEFAULTS = {
   refreshAt: 0.8, // refresh the access token at this fraction of its lifetime
 };
 
-/** A short text for a close code: "1012 service restart". */
+/**
+ * A short text for a close code: "1012 service restart".
+ * @param {number} code
+ * @returns {string}
+ */
 export function describeClose(code) {
   return `${code} ${CLOSE_DESCRIPTIONS[code] ?? "unknown"}`;
 }
 
 /** The server could not be reached or asked to wait: try again later. */
 class Unavailable extends Error {
+  /**
+   * @param {string} message
+   * @param {number} retryAfterMs
+   */
   constructor(message, retryAfterMs = 0) {
     super(message);
     this.retryAfterMs = retryAfterMs;
@@ -101,21 +156,31 @@ class Unavailable extends Error {
 class SignedOut extends Error {}
 
 export class RealtimeClient extends EventTarget {
+  /** @type {Options} */
   #options;
+  /** @type {string | null} */
   #access = null;
+  /** @type {string | null} */
   #refresh = null;
   #refreshDueAt = 0; // when to refresh the access token, on this machine's clock
-  #refreshTimer = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  #refreshTimer = undefined;
+  /** @type {Promise<void> | null} */
   #refreshing = null; // the refresh in flight, shared by everyone who needs it
+  /** @type {string | null} */
   #room = null;
+  /** @type {WebSocket | null} */
   #socket = null;
   #generation = 0; // bumped whenever the current socket or retry is abandoned
-  #retryTimer = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  #retryTimer = undefined;
   #failures = 0; // attempts in a row that did not end in a stable socket
   #refusals = 0; // sockets in a row that closed before opening
   #staleCredential = false; // refresh the access token before the next attempt
+  /** @type {State} */
   state = "signed-out";
 
+  /** @param {Partial<Options>} [options] */
   constructor(options = {}) {
     super();
     this.#options = { ...DEFAULTS, ...options };
@@ -124,15 +189,33 @@ export class RealtimeClient extends EventTarget {
     }
   }
 
+  /**
+   * Listen to one of this client's events, its `detail` typed (RealtimeClientEventMap).
+   * @template {keyof RealtimeClientEventMap} K
+   * @param {K} type
+   * @param {(event: RealtimeClientEventMap[K]) => void} listener
+   * @param {boolean | AddEventListenerOptions} [options]
+   */
+  on(type, listener, options) {
+    this.addEventListener(type, /** @type {EventListener} */ (listener), options);
+  }
+
+  /** @returns {boolean} */
   get signedIn() {
     return this.#refresh !== null;
   }
 
+  /** @returns {string | null} */
   get room() {
     return this.#room;
   }
 
-  /** Get a token pair with a username and a password; throws an Error that says why not. */
+  /**
+   * Get a token pair with a username and a password; throws an Error that says why not.
+   * @param {string} username
+   * @param {string} password
+   * @returns {Promise<void>}
+   */
   async signIn(username, password) {
     const response = await this.#post(this.#options.tokenUrl, { username, password });
     if (!response.ok) {
@@ -154,7 +237,10 @@ export class RealtimeClient extends EventTarget {
     this.#signedOut("");
   }
 
-  /** Signed out by the server, or by tokens it refuses: nothing left to revoke. */
+  /**
+   * Signed out by the server, or by tokens it refuses: nothing left to revoke.
+   * @param {string} reason
+   */
   #signedOut(reason) {
     this.#forget();
     this.#setState("signed-out", reason);
@@ -167,7 +253,10 @@ export class RealtimeClient extends EventTarget {
     this.#room = null;
   }
 
-  /** Connect to a room (leaving the current one), and stay connected until told otherwise. */
+  /**
+   * Connect to a room (leaving the current one), and stay connected until told otherwise.
+   * @param {string} room
+   */
   join(room) {
     if (!this.signedIn) throw new Error("sign in first");
     this.#abandonSocket(CLOSE_NORMAL, "switching rooms");
@@ -183,7 +272,11 @@ export class RealtimeClient extends EventTarget {
     this.#setState(this.signedIn ? "idle" : "signed-out");
   }
 
-  /** Send a JSON frame; false when no socket is open. */
+  /**
+   * Send a JSON frame; false when no socket is open.
+   * @param {ClientFrame} frame
+   * @returns {boolean}
+   */
   send(frame) {
     if (this.#socket?.readyState !== WebSocket.OPEN) return false;
     this.#socket.send(JSON.stringify(frame));
@@ -198,7 +291,8 @@ export class RealtimeClient extends EventTarget {
       target = await this.#socketTarget();
     } catch (error) {
       if (generation !== this.#generation || error instanceof SignedOut) return;
-      this.#retry(error.retryAfterMs ?? 0, error.message);
+      const retryAfterMs = error instanceof Unavailable ? error.retryAfterMs : 0;
+      this.#retry(retryAfterMs, error instanceof Error ? error.message : String(error));
       return;
     }
     if (generation !== this.#generation) return;
@@ -222,7 +316,12 @@ export class RealtimeClient extends EventTarget {
     });
   }
 
-  /** What to do after the server (or the network) closed the socket. */
+  /**
+   * What to do after the server (or the network) closed the socket.
+   * @param {number} code
+   * @param {string} reason
+   * @param {boolean} opened
+   */
   #closed(code, reason, opened) {
     if (code === CLOSE_UNAUTHORIZED) {
       if (reason === REASON_LOGGED_OUT) {
@@ -261,7 +360,11 @@ export class RealtimeClient extends EventTarget {
     this.#retry(slow ? this.#options.slowDownMs : 0, describeClose(code));
   }
 
-  /** Try again after an exponential backoff with jitter, never sooner than `floorMs`. */
+  /**
+   * Try again after an exponential backoff with jitter, never sooner than `floorMs`.
+   * @param {number} floorMs
+   * @param {string} why
+   */
   #retry(floorMs, why) {
     const { baseDelayMs, maxDelayMs } = this.#options;
     const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** this.#failures);
@@ -269,7 +372,11 @@ export class RealtimeClient extends EventTarget {
     this.#schedule(Math.max(floorMs, ceiling / 2 + (Math.random() * ceiling) / 2), why);
   }
 
-  /** Connect again after `delay` ms; the attempt counts as a failure until a socket is stable. */
+  /**
+   * Connect again after `delay` ms; the attempt counts as a failure until a socket is stable.
+   * @param {number} delay
+   * @param {string} why
+   */
   #schedule(delay, why) {
     this.#failures += 1;
     clearTimeout(this.#retryTimer);
@@ -280,11 +387,16 @@ export class RealtimeClient extends EventTarget {
     this.#setState("reconnecting", `${why}; retrying in ${(delay / 1000).toFixed(1)} s`);
   }
 
+  /** @param {string} reason */
   #stop(reason) {
     this.#abandonSocket(CLOSE_NORMAL, "stopped");
     this.#setState("stopped", reason);
   }
 
+  /**
+   * @param {number} code
+   * @param {string} reason
+   */
   #abandonSocket(code, reason) {
     this.#generation += 1; // whatever is in flight for the old socket no longer counts
     clearTimeout(this.#retryTimer);
@@ -292,27 +404,34 @@ export class RealtimeClient extends EventTarget {
     this.#socket = null;
   }
 
-  /** The socket's URL and subprotocols, with a fresh credential: a new ticket, or a valid
-   * access token. */
+  /**
+   * The socket's URL and subprotocols, with a fresh credential: a new ticket, or a valid
+   * access token.
+   * @returns {Promise<{url: string, protocols: string[]}>}
+   */
   async #socketTarget() {
     const { authMode, baseUrl, socketPath, subprotocol } = this.#options;
     if (this.#staleCredential || Date.now() >= this.#refreshDueAt) {
       await this.#refreshAccess();
       this.#staleCredential = false;
     }
-    const url = new URL(socketPath(this.#room), baseUrl);
+    const url = new URL(socketPath(this.#room ?? ""), baseUrl);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     const protocols = [subprotocol];
     if (authMode === "ticket") {
       url.searchParams.set("ticket", await this.#ticket());
     } else if (authMode === "query_jwt") {
-      url.searchParams.set("token", this.#access);
+      url.searchParams.set("token", this.#access ?? "");
     } else {
       protocols.push(`access_token.${this.#access}`);
     }
     return { url: url.href, protocols };
   }
 
+  /**
+   * @param {boolean} refreshed
+   * @returns {Promise<string>}
+   */
   async #ticket(refreshed = false) {
     const response = await this.#post(this.#options.ticketUrl, {}, this.#access);
     if (response.status === 401 && !refreshed) {
@@ -327,6 +446,7 @@ export class RealtimeClient extends EventTarget {
     return (await response.json()).ticket;
   }
 
+  /** @returns {Promise<void>} */
   #refreshAccess() {
     this.#refreshing ??= this.#doRefresh().finally(() => {
       this.#refreshing = null;
@@ -347,9 +467,13 @@ export class RealtimeClient extends EventTarget {
     if (!response.ok) throw unavailable(response);
     this.#storeTokens(tokens, true);
     // An open socket learns about the new token; a server that supports it answers "auth.ok".
-    this.send({ type: "auth", token: this.#access });
+    this.send({ type: "auth", token: tokens.access });
   }
 
+  /**
+   * @param {{access: string, refresh?: string}} tokens
+   * @param {boolean} refreshed
+   */
   #storeTokens({ access, refresh }, refreshed) {
     this.#access = access;
     if (refresh) this.#refresh = refresh; // a new one when the server rotates refresh tokens
@@ -373,11 +497,12 @@ export class RealtimeClient extends EventTarget {
     } catch (error) {
       if (error instanceof SignedOut) return;
       clearTimeout(this.#refreshTimer);
-      const delay = Math.max(error.retryAfterMs ?? 0, 2000);
+      const delay = Math.max(error instanceof Unavailable ? error.retryAfterMs : 0, 2000);
       this.#refreshTimer = setTimeout(() => this.#refreshSoon(), delay);
     }
   }
 
+  /** @param {string} data */
   #receive(data) {
     let frame;
     try {
@@ -388,8 +513,15 @@ export class RealtimeClient extends EventTarget {
     this.#emit(frame?.type === "auth.ok" ? "auth" : "message", frame);
   }
 
-  /** POST JSON; a network failure becomes Unavailable. */
+  /**
+   * POST JSON; a network failure becomes Unavailable.
+   * @param {string} path
+   * @param {object} payload
+   * @param {string | null} bearer
+   * @returns {Promise<Response>}
+   */
   async #post(path, payload, bearer = null) {
+    /** @type {Record<string, string>} */
     const headers = { "Content-Type": "application/json" };
     if (bearer) headers.Authorization = `Bearer ${bearer}`;
     try {
@@ -401,28 +533,45 @@ export class RealtimeClient extends EventTarget {
         cache: "no-store",
       });
     } catch (error) {
-      throw new Unavailable(`server unreachable: ${error.message}`);
+      throw new Unavailable(`server unreachable: ${error instanceof Error ? error.message : error}`);
     }
   }
 
+  /**
+   * @param {State} state
+   * @param {string} reason
+   */
   #setState(state, reason = "") {
     this.state = state;
     this.#emit("state", { state, reason });
   }
 
+  /**
+   * @template {keyof RealtimeClientEventMap} K
+   * @param {K} type
+   * @param {RealtimeClientEventMap[K]["detail"]} detail
+   */
   #emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 }
 
-/** A JWT's claims, unverified: only to schedule refreshes. The server verifies tokens. */
+/**
+ * A JWT's claims, unverified: only to schedule refreshes. The server verifies tokens.
+ * @param {string} token
+ * @returns {{iat: number, exp: number}}
+ */
 function jwtClaims(token) {
   const base64 = token.split(".")[1].replaceAll("-", "+").replaceAll("_", "/");
   return JSON.parse(atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, "=")));
 }
 
-/** An HTTP error that retrying may fix (429, 503, ...), honouring Retry-After. */
+/**
+ * An HTTP error that retrying may fix (429, 503, ...), honouring Retry-After.
+ * @param {Response} response
+ * @returns {Unavailable}
+ */
 function unavailable(response) {
-  const seconds = Number.parseInt(response.headers.get("Retry-After"), 10);
+  const seconds = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
   return new Unavailable(`HTTP ${response.status}`, Number.isNaN(seconds) ? 0 : seconds * 1000);
 }
