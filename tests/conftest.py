@@ -68,6 +68,7 @@ def project(bake, variant):
 # and the next slow test goes to the first worker that is free.
 SLOWEST_FIRST = [
     "test_suite_passes_on_redis_and_postgresql",
+    "test_suite_passes_on_newest_python_and_django",
     "test_suite_passes_on_embedded_defaults",
     "test_quick_benchmark_reports_every_scenario",
     "test_quick_benchmark_on_redis",
