@@ -28,7 +28,7 @@ import pytest
 from django.conf import settings
 
 from tests.credentials import live_ws_credentials_for
-from tests.live_server import CREATE_USERS, PROJECT_DIR, LiveServer, free_port
+from tests.live_server import MIGRATE_AND_CREATE_USERS, PROJECT_DIR, LiveServer, free_port
 from tests.required_services import services_required
 from tests.throwaway_redis import REDIS_SERVER, ThrowawayRedis
 
@@ -213,9 +213,13 @@ class Topology:
         self.proxy = Endpoint(self.proxy_port)
 
     def prepare_database(self):
-        manage = [sys.executable, "manage.py"]
-        for command in ([*manage, "migrate", "--noinput"], [*manage, "shell", "-c", CREATE_USERS]):
-            subprocess.run(command, cwd=PROJECT_DIR, env=self.env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", MIGRATE_AND_CREATE_USERS],
+            cwd=PROJECT_DIR,
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
 
     def start(self):
         self.prepare_database()
