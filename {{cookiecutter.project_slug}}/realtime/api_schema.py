@@ -39,10 +39,12 @@ SOCKETS_NOT_CLOSED = (
 )
 
 
-def simplejwt_serializer(view_class):
-    """The serializer of a simplejwt view (its setting names it), which drf-spectacular's simplejwt
-    support describes."""
-    return view_class().get_serializer_class()
+# What sign-in and refresh answer. The project's serializers subclass simplejwt's, which
+# drf-spectacular's simplejwt support does not match, so the answer is spelled out.
+TokenPair = inline_serializer(
+    "TokenPair",
+    fields={"access": serializers.CharField(), "refresh": serializers.CharField()},
+)
 
 
 def retry_after(*statuses):
@@ -66,7 +68,7 @@ class SignInViewSchema(OpenApiViewExtension):
                 summary="Sign in: a token pair for a username and password",
                 parameters=[retry_after(429)],
                 responses={
-                    200: simplejwt_serializer(self.target_class),  # {"access", "refresh"}
+                    200: TokenPair,
                     400: ValidationErrors,
                     401: OpenApiResponse(
                         Error, description="No active account with these credentials."
@@ -91,7 +93,7 @@ class RefreshViewSchema(OpenApiViewExtension):
                 summary="A new access token and a new refresh token; the one sent is blacklisted",
                 parameters=[retry_after(429)],
                 responses={
-                    200: simplejwt_serializer(self.target_class),  # {"access", "refresh"}
+                    200: TokenPair,
                     400: ValidationErrors,
                     401: OpenApiResponse(
                         Error, description="Invalid, expired or already used refresh token."
@@ -106,14 +108,25 @@ class RefreshViewSchema(OpenApiViewExtension):
         return Fixed
 
 
+SocketsNotClosed = inline_serializer(
+    "SocketsNotClosed",
+    fields={
+        "detail": serializers.CharField(),
+        "code": serializers.ChoiceField(choices=["sockets_not_closed"]),
+    },
+)
+
+
 class LogoutViewSchema(OpenApiViewExtension):
     target_class = "realtime.views.LogoutView"
+    operation_id = "logout"
+    summary = "Blacklist a refresh token, end its session and close its sockets (4401 logged_out)"
 
     def view_replacement(self):
         @extend_schema_view(
             post=extend_schema(
-                operation_id="logout",
-                summary="Blacklist a refresh token and close its user's sockets (4401 logged_out)",
+                operation_id=self.operation_id,
+                summary=self.summary,
                 parameters=[retry_after(503)],
                 responses={
                     200: OpenApiResponse(
@@ -124,13 +137,7 @@ class LogoutViewSchema(OpenApiViewExtension):
                         Error, description="Invalid, expired or already blacklisted refresh token."
                     ),
                     503: OpenApiResponse(
-                        inline_serializer(
-                            "SocketsNotClosed",
-                            fields={
-                                "detail": serializers.CharField(),
-                                "code": serializers.ChoiceField(choices=["sockets_not_closed"]),
-                            },
-                        ),
+                        SocketsNotClosed,
                         description=(
                             "The refresh token is revoked, but the channel layer could not close "
                             "live sockets now; they close when their access tokens expire."
@@ -154,6 +161,12 @@ class LogoutViewSchema(OpenApiViewExtension):
             pass
 
         return Fixed
+
+
+class LogoutEverywhereViewSchema(LogoutViewSchema):
+    target_class = "realtime.views.LogoutEverywhereView"
+    operation_id = "logout_everywhere"
+    summary = "End every session of the refresh token's user and close all their sockets"
 
 
 def api_endpoints(endpoints):

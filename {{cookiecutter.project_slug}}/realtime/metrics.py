@@ -59,6 +59,7 @@ def refused_by(name, app):
             scope[STAGE_KEY]["stage"] = name
         return await app(scope, receive, send)
 
+    marked.inner = app  # the stack stays walkable, as Channels' middleware keep `inner`
     return marked
 
 

@@ -15,6 +15,7 @@ EXPECTED = {
     "/api/token/": {"200", "400", "401", "429"},
     "/api/token/refresh/": {"200", "400", "401", "429"},
     "/api/logout/": {"200", "400", "401", "503"},
+    "/api/logout/all/": {"200", "400", "401", "503"},
 {%- if cookiecutter.auth_mode == "ticket" %}
     "/api/ws-ticket/": {"201", "401", "405", "413", "429", "503"},
 {%- endif %}
