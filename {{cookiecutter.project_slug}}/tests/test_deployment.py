@@ -185,6 +185,13 @@ class Topology:
             DATABASE_URL=database_url,
             REDIS_URL=redis.url,
             WS_TICKET_THROTTLE_RATE="100000/min",
+            # 200 sockets of one user, signed in again and again: the limits are tested elsewhere.
+            WS_MAX_CONNECTIONS_PER_USER="100000",
+            WS_MESSAGE_RATE="100000",
+            WS_MESSAGE_BURST="100000",
+            SIGN_IN_RATE_PER_USERNAME="100000/min",
+            SIGN_IN_RATE_PER_ADDRESS="100000/min",
+            TOKEN_REFRESH_RATE_PER_ADDRESS="100000/min",
             WEB_CONCURRENCY="1",
             FORWARDED_ALLOW_IPS="127.0.0.1",
             PYTHONUNBUFFERED="1",
