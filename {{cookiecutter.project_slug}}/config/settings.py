@@ -139,6 +139,12 @@ if CHANNEL_LAYER not in ("pubsub", "core"):
 CHANNEL_BACKLOG_LIMIT = env.int("CHANNEL_BACKLOG_LIMIT", default=1000)
 CHANNEL_LAYER_CAPACITY = env.int("CHANNEL_LAYER_CAPACITY", default=10_000)
 CHANNEL_GROUP_EXPIRY = env.int("CHANNEL_GROUP_EXPIRY", default=86400)
+# The channel layer's Redis servers (README: "Beyond one Redis"): each group and channel lives on
+# one of them, chosen by a hash of its name; every process must list the same servers in the same
+# order. The cache (tickets, throttles, connection limits) stays on REDIS_URL.
+CHANNEL_REDIS_URLS = env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL] if REDIS_URL else [])
+if CHANNEL_REDIS_URLS and not REDIS_URL:
+    raise ImproperlyConfigured("CHANNEL_REDIS_URLS needs REDIS_URL (the cache) set as well")
 
 if REDIS_URL and CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
@@ -148,7 +154,10 @@ if REDIS_URL and CHANNEL_LAYER == "pubsub":
                 # Two connections per process and host (one publishes, one listens), so no pool
                 # options. Connecting fails fast: an unreachable Redis refuses handshakes. RESP2,
                 # as for the core layer below (redis-py#4252).
-                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2, "protocol": 2}],
+                "hosts": [
+                    {"address": url, "socket_connect_timeout": 2, "protocol": 2}
+                    for url in CHANNEL_REDIS_URLS
+                ],
                 "prefix": f"{REDIS_KEY_PREFIX}:channels",
                 "backlog_limit": CHANNEL_BACKLOG_LIMIT,
             },
@@ -161,7 +170,7 @@ elif REDIS_URL:
             "CONFIG": {
                 "hosts": [
                     {
-                        "address": REDIS_URL,
+                        "address": url,
                         # Connections per process; past that, a command waits for a free one
                         # (up to `timeout` seconds) instead of failing: bursts of handshakes queue.
                         "max_connections": 50,
@@ -176,6 +185,7 @@ elif REDIS_URL:
                         # (redis-py#4252). RESP2 connections are checked and replaced.
                         "protocol": 2,
                     }
+                    for url in CHANNEL_REDIS_URLS
                 ],
                 "prefix": f"{REDIS_KEY_PREFIX}:channels",
                 # channels-redis's default (100) drops group messages as soon as a process has

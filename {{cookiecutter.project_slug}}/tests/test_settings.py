@@ -103,6 +103,13 @@ def test_an_unknown_channel_layer_refuses_to_start():
     assert "CHANNEL_LAYER must be pubsub or core, not 'postgres'" in result.stderr
 
 
+def test_channel_redis_urls_without_redis_url_refuse_to_start():
+    # The cache (tickets, throttles, connection limits) would stay in one process.
+    result = load_settings(DJANGO_DEBUG="on", CHANNEL_REDIS_URLS="redis://127.0.0.1:6379/3")
+    assert result.returncode != 0
+    assert "CHANNEL_REDIS_URLS needs REDIS_URL" in result.stderr
+
+
 def test_migrations_are_complete(db):
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
 
