@@ -41,6 +41,7 @@ DEMO_FILES = [
     "realtime/templates/realtime/demo.html",
     "tests/test_demo_page.py",
     "tests/test_client_types.py",
+    "tests/deployment_demo_page.py",
     "tests/client_usage.ts",
     "tsconfig.json",
 ]

@@ -1,6 +1,8 @@
 """Every variant bakes into a clean, lint-free project holding exactly its mode's files."""
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -9,6 +11,7 @@ import yaml
 
 from tests.conftest import TEMPLATE_DIR, VARIANTS
 
+UV = os.environ.get("UV") or shutil.which("uv") or "uv"
 UNRENDERED = re.compile(r"\{\{\s*cookiecutter\.|\{%[^%]*cookiecutter")
 
 MODE_FILES = {
@@ -44,6 +47,7 @@ DEMO_FILES = [
     "realtime/templates/realtime/demo.html",
     "tests/test_demo_page.py",
     "tests/test_client_types.py",
+    "tests/deployment_demo_page.py",
     "tests/client_usage.ts",
     "tsconfig.json",
 ]
@@ -116,6 +120,7 @@ COMMON_FILES = [
     "deploy/gunicorn.conf.py",
     ".github/workflows/ci.yml",
     ".github/dependabot.yml",
+    "uv.lock",
 ]
 
 
@@ -190,6 +195,23 @@ def test_pyproject_is_valid_and_carries_the_answers(project, variant):
     if "description" in answers:
         assert pyproject["project"]["description"] == answers["description"]
         assert pyproject["project"]["authors"][0]["name"] == answers["author_name"]
+
+
+def test_lock_is_current(project, variant):
+    """The shipped uv.lock is the lock of the project's own pyproject.toml, as rendered for these
+    answers (its name, the demo page's dev dependencies): `uv lock --check` needs no change, and
+    no package index (--offline), as a bake must not. When it fails: uv run scripts/lock.py."""
+    result = subprocess.run(
+        [UV, "lock", "--check", "--offline"],
+        cwd=project,
+        env={key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    locked = tomllib.loads((project / "uv.lock").read_text())["package"]
+    demo_page = VARIANTS[variant].get("demo_page", True)
+    assert any(package["name"] == "playwright" for package in locked) == demo_page
 
 
 def test_pre_commit_hooks_run_offline(project):

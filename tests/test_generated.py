@@ -56,8 +56,10 @@ OLDEST_PYTHON = "3.11"
 
 
 def uv_sync(project, python=OLDEST_PYTHON):
+    """Install the project as its README, CI and Dockerfile do: exactly its uv.lock (--locked
+    fails instead of re-locking a lock that does not match pyproject.toml)."""
     result = subprocess.run(
-        [UV, "sync", "--quiet", "--python", python],
+        [UV, "sync", "--locked", "--quiet", "--python", python],
         cwd=project,
         env=project_env(),
         capture_output=True,

@@ -10,6 +10,7 @@ through the proxy. Skips without nginx or redis-server, and fails instead with R
 
 import asyncio
 import contextlib
+import getpass
 import json
 import os
 import re
@@ -30,6 +31,11 @@ from django.conf import settings
 from websockets.exceptions import InvalidStatus
 
 from tests.credentials import live_ws_credentials_for
+{%- if cookiecutter.demo_page %}
+from tests.deployment_demo_page import (  # noqa: F401 (a test of this module's topology)
+    test_demo_page_chats_through_the_proxy_and_survives_a_rolling_restart,
+)
+{%- endif %}
 from tests.live_server import MIGRATE_AND_CREATE_USERS, PROJECT_DIR, LiveServer, free_port
 from tests.required_services import services_required
 from tests.throwaway_redis import REDIS_SERVER, ThrowawayRedis
@@ -39,6 +45,8 @@ pytestmark = pytest.mark.server
 NGINX = shutil.which("nginx") or next(
     (path for path in ("/usr/sbin/nginx",) if os.access(path, os.X_OK)), None
 )
+# Beside the configuration in the image; the Debian package's here.
+NGINX_MIME_TYPES = "/etc/nginx/mime.types"
 CLIENTS = 200
 # nginx's default proxy_read_timeout, which an idle socket must outlive.
 NGINX_DEFAULT_TIMEOUT_SECONDS = 60
@@ -150,9 +158,15 @@ def own_database(workdir):
 
 
 def nginx_config(workdir, listen_port, upstream_ports):
-    """deploy/nginx.conf, listening on loopback, in front of `upstream_ports`, writing here."""
+    """deploy/nginx.conf, listening on loopback, in front of `upstream_ports`, writing here, and
+    serving the static files collected into STATIC_ROOT (as the image does) with the system's
+    mime.types, as this user (a worker started by root would be `nobody`, who cannot read a
+    private temporary directory)."""
     text = (PROJECT_DIR / "deploy" / "nginx.conf").read_text()
     replacements = [
+        (r"worker_processes auto;", f"user {getpass.getuser()};\nworker_processes auto;"),
+        (r"alias /srv/static/;", f"alias {settings.STATIC_ROOT}/;"),
+        (r"include mime.types;", f"include {NGINX_MIME_TYPES};"),
         (r"listen 80;", f"listen 127.0.0.1:{listen_port};"),
         (
             r"server app:8000;",
@@ -237,8 +251,19 @@ class Topology:
             capture_output=True,
         )
 
+    def collect_static(self):
+        """manage.py collectstatic, as the image's build does, for nginx to serve."""
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput"],
+            cwd=PROJECT_DIR,
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
+
     def start(self):
         self.prepare_database()
+        self.collect_static()
         for server in self.servers:
             server.start()
         self.nginx.start()
