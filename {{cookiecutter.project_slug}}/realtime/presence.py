@@ -171,12 +171,13 @@ class PresenceTracker:
     announce the change to the room's channel-layer group, `room_group(room)`. While the process
     has sockets in presence, one task renews their entries every CHAT_PRESENCE_TTL / 3 seconds,
     one call per room, and announces the leaves of the expired entries it removed. `clock` is
-    Unix time (tests pass a fake one).
+    Unix time and `store` the presence store, room_presence() if None (tests pass their own).
     """
 
-    def __init__(self, room_group, clock=time.time):
+    def __init__(self, room_group, clock=time.time, store=None):
         self.room_group = room_group
         self.clock = clock
+        self.store = store
         self.local: dict[str, dict[str, str]] = {}  # room -> ref -> meta, this loop's sockets
         self.heartbeat_task = None
 
@@ -185,7 +186,7 @@ class PresenceTracker:
         ref = new_ref()
         now = self.clock()
         meta = json.dumps({"user": user, "ref": ref, "online_at": int(now)})
-        _, expired, everyone = await room_presence().update(room, {ref: meta}, now, members=True)
+        _, expired, everyone = await self.presence().update(room, {ref: meta}, now, members=True)
         self.local.setdefault(room, {})[ref] = meta
         self.ensure_heartbeat()
         await self.announce(room, {ref: meta}, expired)
@@ -197,16 +198,19 @@ class PresenceTracker:
         sockets.pop(ref, None)
         if not sockets:
             self.local.pop(room, None)
-        meta = await room_presence().leave(room, ref)
+        meta = await self.presence().leave(room, ref)
         if meta is not None:
             await self.announce(room, {}, {ref: meta})
 
     async def heartbeat(self) -> None:
         """Renew every local entry once; announce what was put back and what expired."""
-        store = room_presence()
+        store = self.presence()
         for room, sockets in list(self.local.items()):
             added, expired, _ = await store.update(room, dict(sockets), self.clock())
             await self.announce(room, added, expired)
+
+    def presence(self) -> RedisPresence | LocalPresence:
+        return self.store or room_presence()
 
     async def announce(self, room: str, joins: dict[str, str], leaves: dict[str, str]) -> None:
         if joins or leaves:
