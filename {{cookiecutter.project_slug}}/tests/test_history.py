@@ -295,7 +295,7 @@ async def test_the_history_keeps_the_last_size_messages(store_kind):
     store = make_store(store_kind, FakeClock())
     with override_settings(CHAT_HISTORY_SIZE=3):
         for n in range(1, 6):
-            await store.append("size-room", f'{{"n": {n}}}')
+            await store.append("size-room", json.dumps({"n": n}))
         read = await store.read("size-room", after=0)
     assert read.top == 5
     assert [position for position, _ in read.entries] == [3, 4, 5]
