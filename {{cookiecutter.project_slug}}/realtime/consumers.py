@@ -287,10 +287,12 @@ class ChatConsumer(SessionConsumer):
         # From here on every message published in the room reaches this socket live.
         if wants_history and settings.CHAT_HISTORY:
             outcome, read = await resume(self.room, since)
+        # Accepted before presence announces the join: a channel layer that stalls then closes
+        # the socket with 1013 instead of refusing the handshake.
+        await self.accept(self.offered_subprotocol())
         if settings.CHAT_PRESENCE:
             tracker = presence_tracker(room_group)
             self.presence_ref, members = await tracker.join(self.room, user.get_username())
-        await self.accept(self.offered_subprotocol())
         if wants_presence and settings.CHAT_PRESENCE:
             self.wants_presence = True
             await self.send_json({"type": "presence.state", "room": self.room, "members": members})
