@@ -307,6 +307,16 @@ WS_MESSAGE_RATE = env.float("WS_MESSAGE_RATE", default=5.0)
 WS_MESSAGE_BURST = env.int("WS_MESSAGE_BURST", default=20)
 WS_MAX_CONNECTIONS_PER_USER = env.int("WS_MAX_CONNECTIONS_PER_USER", default=20)
 WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=65536)
+
+# Chat presence and history (README: "Presence and history"). Presence: who is in each room; an
+# entry not renewed for CHAT_PRESENCE_TTL seconds (its process died) is gone within 4/3 of that.
+# History: each room keeps its last CHAT_HISTORY_SIZE messages, none older than CHAT_HISTORY_TTL
+# seconds, for sockets that reconnect. Either can be turned off.
+CHAT_PRESENCE = env.bool("CHAT_PRESENCE", default=True)
+CHAT_PRESENCE_TTL = env.float("CHAT_PRESENCE_TTL", default=20.0)
+CHAT_HISTORY = env.bool("CHAT_HISTORY", default=True)
+CHAT_HISTORY_SIZE = env.int("CHAT_HISTORY_SIZE", default=100)
+CHAT_HISTORY_TTL = env.int("CHAT_HISTORY_TTL", default=600)
 {%- if cookiecutter.auth_mode == "ticket" %}
 
 # WebSocket tickets: how many seconds one lives unredeemed, and how often a user may ask for one

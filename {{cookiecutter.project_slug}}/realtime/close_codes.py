@@ -21,3 +21,6 @@ RATE_LIMITED = (4429, "rate_limited")
 TOO_MANY_CONNECTIONS = (4429, "too_many_connections")
 # A frame over WS_MAX_FRAME_BYTES, where the server itself did not refuse it (RFC 6455's code).
 MESSAGE_TOO_BIG = (1009, "message_too_big")
+# The handshake's history or presence parameters were malformed (an `error` frame says which):
+# fix the request; reconnecting with the same one gets the same answer.
+BAD_REQUEST = (4400, "bad_request")

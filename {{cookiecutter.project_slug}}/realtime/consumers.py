@@ -12,6 +12,7 @@ from django.conf import settings
 from realtime.access_tokens import authenticate_access_token, leeway_seconds
 from realtime.close_codes import (
     AUTH_FAILED,
+    BAD_REQUEST,
     LOGGED_OUT,
     MESSAGE_TOO_BIG,
     NOT_A_MEMBER,
@@ -21,9 +22,13 @@ from realtime.close_codes import (
     TOO_SLOW,
     TRY_AGAIN_LATER,
 )
+from realtime.credentials import query_params
 from realtime.dispatch import LoopDispatchMixin
+from realtime.history import HISTORY_LOST, HistoryRead, Since, parse_since, resume, room_history
 from realtime.limits import ALLOWED, CLOSE, MessageRate, connection_slots
+from realtime.models import room_group
 from realtime.permissions import can_join, can_send
+from realtime.presence import leave_quietly, presence_tracker
 from realtime.recent_answers import recent_answers
 from realtime.redis_outages import REDIS_UNAVAILABLE, DeadlineLayer
 from realtime.revocation import user_group
@@ -239,21 +244,66 @@ class ChatConsumer(SessionConsumer):
     remembered for at most a second (realtime.recent_answers). A socket closes with 4403
     `not_a_member` when its user is removed from the room (`room.removed`, on the user's group)
     or when the room's rules change and they no longer admit it (`room.recheck`, on the room's).
+
+    Presence and history (CHAT_PRESENCE, CHAT_HISTORY; realtime.presence, realtime.history):
+    every socket admitted to the room is in its presence, and every message gets the room's next
+    position. The handshake's query asks for more (`sync_request`): `presence=1`, the room's
+    members now (`presence.state`) and their joins and leaves (`presence.diff`); `history=1`, a
+    `history` frame with the room's epoch and position, and chat frames that carry theirs;
+    `epoch=<epoch>&position=<n>` (history implied), every message after that position, in the
+    `history` frame, before any live one, each exactly once. A malformed query gets an `error`
+    frame and a close with 4400 `bad_request`. Without them, frames are as they always were.
+
+    Exactly once: the socket joins the room's group before it reads the history, so a message is
+    in the read, or arrives live afterwards, or both; it then delivers live messages only past
+    the last position it sent. A live message past the next position (messages of concurrent
+    publishers may arrive out of order) first brings the ones between from the history.
     """
 
     subprotocol = "chat.v1"
+    # The socket's epoch and the last position it delivered; None: it asked for no history.
+    epoch = None
+    position = None
+    presence_ref = None
+    wants_presence = False
 
     async def connect(self):
         self.room = self.scope["url_route"]["kwargs"]["room"]
-        self.room_group = f"chat.{self.room}"
+        self.room_group = room_group(self.room)
         user = self.scope["user"]
         if not await recent_answers.get(
             ("may join", user.pk, self.room), lambda: can_join(user, self.room)
         ):
             await self.close()  # before accept(): the handshake is refused with HTTP 403
             return
+        try:
+            wants_presence, wants_history, since = sync_request(self.scope)
+        except ValueError as error:
+            await self.accept(self.offered_subprotocol())
+            await self.send_json({"type": "error", "error": str(error)})
+            await self.close(*BAD_REQUEST)
+            return
         await self.join_group(self.room_group)
+        # From here on every message published in the room reaches this socket live.
+        if wants_history and settings.CHAT_HISTORY:
+            outcome, read = await resume(self.room, since)
+        # Accepted before presence announces the join: a channel layer that stalls then closes
+        # the socket with 1013 instead of refusing the handshake.
         await self.accept(self.offered_subprotocol())
+        if settings.CHAT_PRESENCE:
+            tracker = presence_tracker(room_group)
+            self.presence_ref, members = await tracker.join(self.room, user.get_username())
+        if wants_presence and settings.CHAT_PRESENCE:
+            self.wants_presence = True
+            await self.send_json({"type": "presence.state", "room": self.room, "members": members})
+        if wants_history and settings.CHAT_HISTORY:
+            self.epoch, self.position = read.epoch, read.top
+            await self.send(text_data=history_frame(self.room, outcome, read))
+
+    async def websocket_disconnect(self, message):
+        if self.presence_ref is not None:
+            await leave_quietly(presence_tracker(room_group), self.room, self.presence_ref)
+        await super().websocket_disconnect(message)
 
     async def receive_json(self, content):
         message = content.get("message")
@@ -270,19 +320,53 @@ class ChatConsumer(SessionConsumer):
         ):
             await self.send_json({"type": "error", "error": "not allowed to send in this room"})
             return
-        await self.channel_layer.group_send(
-            self.room_group,
-            {
-                "type": "chat.message",
-                "room": self.room,
-                "user": self.scope["user"].get_username(),
-                "message": message,
-            },
-        )
+        event = {
+            "type": "chat.message",
+            "room": self.room,
+            "user": self.scope["user"].get_username(),
+            "message": message,
+        }
+        if settings.CHAT_HISTORY:
+            epoch, position = await room_history().append(self.room, json.dumps(event))
+            event["epoch"], event["position"] = epoch, position
+        await self.channel_layer.group_send(self.room_group, event)
 
     async def chat_message(self, event):
-        """Deliver a room message from the channel layer to this socket."""
+        """Deliver a room message from the channel layer to this socket, once, in order."""
+        if self.position is None:
+            await self.send_json({k: v for k, v in event.items() if k not in POSITION_FIELDS})
+            return
+        position = event.get("position")
+        if position is None:  # published with CHAT_HISTORY off (a server of another setting)
+            await self.send_json(event)
+            return
+        if event["epoch"] != self.epoch:
+            # The history was lost while this socket was open: positions restarted.
+            self.epoch, self.position = event["epoch"], 0
+            lost = HistoryRead(self.epoch, 0, [])
+            await self.send(text_data=history_frame(self.room, HISTORY_LOST, lost))
+        if position <= self.position:
+            return  # sent already, from the history
+        if position > self.position + 1:
+            await self.catch_up(before=position)
         await self.send_json(event)
+        self.position = position
+
+    async def catch_up(self, before: int):
+        """Send the kept messages between the last position sent and `before`."""
+        read = await room_history().read(self.room, after=self.position)
+        if read.epoch != self.epoch:
+            return
+        for position, payload in read.entries:
+            if position >= before:
+                break
+            await self.send(text_data=chat_frame(payload, read.epoch, position))
+            self.position = position
+
+    async def presence_diff(self, event):
+        """Joins and leaves of the room's sockets (realtime.presence), to sockets that asked."""
+        if self.wants_presence:
+            await self.send_json(event)
 
     async def room_removed(self, event):
         """The user was removed from a room (sent to all of their sockets): leave if it is this."""
@@ -294,6 +378,47 @@ class ChatConsumer(SessionConsumer):
         recent_answers.clear_once(event["change"])
         if not await can_join(self.scope["user"], self.room):
             await self.close(*NOT_A_MEMBER)
+
+
+# What a chat event carries for sockets that asked for history, and others do not get.
+POSITION_FIELDS = ("epoch", "position")
+# The handshake's query parameters of sync_request, and the value that turns a switch on.
+SYNC_PARAMETERS = ("presence", "history", "epoch", "position")
+ON = "1"
+
+
+def sync_request(scope) -> tuple[bool, bool, Since | None]:
+    """(presence, history, since) as the handshake's query asks; ValueError when malformed."""
+    values: dict[str, str] = {}
+    for name, value in query_params(scope) or ():
+        if name in SYNC_PARAMETERS:
+            if name in values:
+                raise ValueError(f"{name} given more than once")
+            values[name] = value
+    for switch in ("presence", "history"):
+        if values.get(switch, ON) != ON:
+            raise ValueError(f"{switch} must be {ON}")
+    since = None
+    if "epoch" in values or "position" in values:
+        if "epoch" not in values or "position" not in values:
+            raise ValueError("resume needs both epoch and position")
+        since = parse_since(values["epoch"], values["position"])
+    return "presence" in values, "history" in values or since is not None, since
+
+
+def chat_frame(payload: str, epoch: str, position: int) -> str:
+    """A kept message's frame: its payload (a JSON object) with its epoch and position added,
+    as json.dumps writes a live one."""
+    return f'{payload[:-1]}, "epoch": {json.dumps(epoch)}, "position": {position}}}'
+
+
+def history_frame(room: str, outcome: str, read: HistoryRead) -> str:
+    """The `history` frame: where the room is, what `resume` found, and the messages to send."""
+    head = json.dumps({"type": "history", "room": room, "epoch": read.epoch, "position": read.top})
+    messages = ", ".join(
+        chat_frame(payload, read.epoch, position) for position, payload in read.entries
+    )
+    return f'{head[:-1]}, "resume": {json.dumps(outcome)}, "messages": [{messages}]}}'
 
 
 def frame_bytes_over(text_data, bytes_data, limit: int) -> bool:

@@ -14,6 +14,11 @@ from django.db import models
 ROOM_NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 
 
+def room_group(room: str) -> str:
+    """The channel-layer group of a room's sockets (messages, presence diffs, rule changes)."""
+    return f"chat.{room}"
+
+
 class Room(models.Model):
     name = models.CharField(
         max_length=64,

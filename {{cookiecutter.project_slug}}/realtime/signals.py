@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
-from realtime.models import Room
+from realtime.models import Room, room_group
 from realtime.recent_answers import recent_answers
 from realtime.revocation import revoke_sessions_or_warn, user_group
 
@@ -149,7 +149,7 @@ def remove_from_rooms(pairs) -> None:
 def recheck_room(room: str) -> None:
     # Every process that hears of this change forgets its remembered answers once.
     event = {"type": "room.recheck", "change": uuid.uuid4().hex}
-    async_to_sync(get_channel_layer().group_send)(f"chat.{room}", event)
+    async_to_sync(get_channel_layer().group_send)(room_group(room), event)
 
 
 def forget_answers_on_commit() -> None:

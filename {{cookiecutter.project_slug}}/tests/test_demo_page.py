@@ -85,6 +85,7 @@ class DemoPage:
         self.state = page.locator("#state")
         self.closes = page.locator("#closes li")
         self.messages = page.locator("#messages")
+        self.online = page.locator("#online li")
 
     def sign_in(self, username):
         self.page.get_by_label("Username").fill(username)
@@ -154,12 +155,55 @@ def test_two_users_chat_and_reconnect_by_themselves_after_the_server_restarts(
     expect(bob.messages).to_contain_text("alice: back after the restart")
     bob.say("me too")
     expect(alice.messages).to_contain_text("bob: me too")
+    for page, other in ((alice, "bob"), (bob, "alice")):
+        expect(page.online.filter(has_text=other)).to_have_count(1)
 
     screenshot = Path(os.environ.get("DEMO_SCREENSHOT_DIR") or tmp_path) / "demo-page.png"
     alice.page.screenshot(path=screenshot, full_page=True)
     assert screenshot.read_bytes().startswith(PNG_SIGNATURE)
     assert screenshot.stat().st_size > 10_000
     assert alice.errors == bob.errors == []
+
+
+def test_messages_sent_while_a_page_reconnects_arrive_once_each_in_order(
+    demo_server, open_demo, browser
+):
+    """Alice's page stays through a server restart; Bob's page is offline meanwhile, and
+    reconnects after Alice sent three messages: it shows all three, once each, in order. Both
+    pages show the other online, and Bob's shows Alice leaving when her tab closes."""
+    alice, bob = open_demo(), open_demo()
+    alice.sign_in("alice")
+    bob.sign_in("bob")
+    for page, other in ((alice, "bob"), (bob, "alice")):
+        expect(page.state).to_have_text("open")
+        expect(page.online.filter(has_text=other)).to_have_count(1)
+    alice.say("before")
+    expect(bob.messages).to_contain_text("alice: before")
+
+    bob.page.context.set_offline(True)  # its reconnections fail until it is back online
+    demo_server.restart()
+    expect(alice.closes.first).to_contain_text("1012 service restart")
+    expect(alice.state).to_have_text("open", timeout=20_000)
+    expect(bob.state).to_have_text("reconnecting")
+    missed = ["missed one", "missed two", "missed three"]
+    for text in missed:
+        alice.say(text)
+        expect(alice.messages).to_contain_text(f"alice: {text}")
+    bob.page.context.set_offline(False)
+    expect(bob.state).to_have_text("open", timeout=40_000)
+
+    expect(bob.messages.locator("li").filter(has_text="alice: missed three")).to_have_count(1)
+    chat = [
+        text for text in bob.messages.locator("li").all_inner_texts() if text.startswith("alice:")
+    ]
+    assert chat == ["alice: before"] + [f"alice: {text}" for text in missed]
+    for page, other in ((alice, "bob"), (bob, "alice")):
+        expect(page.online.filter(has_text=other)).to_have_count(1)
+
+    alice.page.close()
+    expect(bob.online.filter(has_text="alice")).to_have_count(0)
+    expect(bob.messages).to_contain_text("alice left")
+    assert bob.errors == []
 
 
 # Keeps every WebSocket the page opens, with the subprotocols it offered: Playwright shows a
@@ -189,7 +233,10 @@ def test_socket_carries_the_projects_credential_and_is_accepted_with_chat_v1(ope
 
     (socket,) = alice.page.evaluate("window.recordedSockets()")
     mode = alice.page.locator("#demo").get_attribute("data-auth-mode")
-    query = urlsplit(socket["url"]).query
+    # Past the credential, the socket asks for presence and history (client.js: resume).
+    query, sync = urlsplit(socket["url"]).query.rsplit("presence=1&history=1", 1)
+    assert sync == ""
+    query = query.rstrip("&")
     assert socket["accepted"] == "chat.v1"
     if mode == "subprotocol":
         assert socket["offered"] == ["chat.v1", f"access_token.{access}"]

@@ -11,6 +11,12 @@
  *   one-time ticket from `ticketUrl` in `?ticket=` ("ticket"), the access token in `?token=`
  *   ("query_jwt"), or the access token offered as the subprotocol `access_token.<jwt>`
  *   ("subprotocol"). Every socket offers the application subprotocol (`chat.v1`) too.
+ * - Resumes: it keeps the last position it received in each room (with the room's epoch), and
+ *   every socket asks for what came after it (`?epoch=&position=`, or `?history=1` the first
+ *   time), so that messages sent while it was away arrive once each, in order, before live ones.
+ *   When the server no longer has them ("gap_too_old", "history_lost"), the "history" event says so.
+ * - Presence: every socket asks for the room's members (`?presence=1`); the "presence" event
+ *   carries them, one entry per user with one meta per open socket of theirs.
  * - Reconnects by itself with exponential backoff and jitter, and stops when a close means that
  *   the credentials are bad. A server restarting (1012) is no failure: it reconnects at once,
  *   within `restartJitterMs`, so that the restarted server's clients do not all arrive together.
@@ -21,6 +27,10 @@
  * - "close": {code, reason, opened}; `opened` is false when the socket never opened.
  * - "tokens": {expiresAt, refreshed}; expiresAt in milliseconds on this machine's clock.
  * - "auth": the server's answer to an in-band token refresh (`{"type": "auth.ok", ...}`).
+ * - "history": {resume, missed}: what the server said on (re)joining; resume is "fresh", "ok",
+ *   "gap_too_old" or "history_lost", missed how many messages it sent (as "message" events).
+ * - "presence": {members, joined, left}: who is in the room (user -> {metas}), and the users who
+ *   just came (their first socket) or went (their last).
  *
  * Typed with JSDoc, which TypeScript reads (`tsc --checkJs --strict`; tsconfig.json at the
  * project's root checks this file so): a TypeScript project imports it as it is.
@@ -29,9 +39,17 @@
 /** @typedef {"signed-out" | "idle" | "connecting" | "open" | "reconnecting" | "stopped"} State */
 /** @typedef {"ticket" | "query_jwt" | "subprotocol"} AuthMode */
 /**
+ * A chat message; epoch and position are there on sockets that asked for history (this
+ * client's always do).
+ * @typedef {{type: "chat.message", room: string, user: string, message: string,
+ *   epoch?: string, position?: number}} ChatFrame
+ */
+/** @typedef {"fresh" | "ok" | "gap_too_old" | "history_lost"} ResumeOutcome */
+/** @typedef {{ref: string, user: string, online_at: number}} PresenceMeta */
+/** @typedef {Record<string, {metas: PresenceMeta[]}>} PresenceMembers */
+/**
  * A frame from the server (README: "API and frames").
- * @typedef {{type: "chat.message", room: string, user: string, message: string}
- *   | {type: "error", error: string}} ServerFrame
+ * @typedef {ChatFrame | {type: "error", error: string}} ServerFrame
  */
 /** @typedef {{type: "auth.ok", expires_at: number}} AuthOkFrame */
 /**
@@ -46,6 +64,8 @@
  * @property {CustomEvent<{code: number, reason: string, opened: boolean}>} close
  * @property {CustomEvent<{expiresAt: number, refreshed: boolean}>} tokens
  * @property {CustomEvent<AuthOkFrame>} auth
+ * @property {CustomEvent<{resume: ResumeOutcome, missed: number}>} history
+ * @property {CustomEvent<{members: PresenceMembers, joined: string[], left: string[]}>} presence
  */
 /**
  * @typedef {object} Options
@@ -77,6 +97,7 @@ export const CLOSE_UNAUTHORIZED = 4401; // the credential expired, or the sessio
 export const CLOSE_FORBIDDEN = 4403; // authentication failed, or not a member: retrying cannot help
 export const CLOSE_TOO_SLOW = 4408; // this client read slower than its messages came: some were dropped
 export const CLOSE_TOO_MANY_REQUESTS = 4429; // rate_limited or too_many_connections: slow down
+export const CLOSE_BAD_REQUEST = 4400; // malformed history or presence parameters
 // Reasons sent with CLOSE_UNAUTHORIZED. Some servers (daphne) drop reasons: none = expired.
 export const REASON_TOKEN_EXPIRED = "token_expired";
 export const REASON_LOGGED_OUT = "logged_out";
@@ -94,6 +115,7 @@ const CLOSE_DESCRIPTIONS = {
   [CLOSE_TRY_AGAIN_LATER]: "try again later",
   [CLOSE_UNAUTHORIZED]: "unauthorized",
   [CLOSE_FORBIDDEN]: "forbidden",
+  [CLOSE_BAD_REQUEST]: "bad request",
   [CLOSE_TOO_SLOW]: "too slow",
   [CLOSE_TOO_MANY_REQUESTS]: "too many requests",
 };
@@ -177,6 +199,10 @@ export class RealtimeClient extends EventTarget {
   #failures = 0; // attempts in a row that did not end in a stable socket
   #refusals = 0; // sockets in a row that closed before opening
   #staleCredential = false; // refresh the access token before the next attempt
+  /** @type {Map<string, {epoch: string, position: number}>} */
+  #positions = new Map(); // per room: the last message received, to resume after
+  /** @type {Map<string, PresenceMeta>} */
+  #presence = new Map(); // the current room's sockets, by ref
   /** @type {State} */
   state = "signed-out";
 
@@ -261,6 +287,7 @@ export class RealtimeClient extends EventTarget {
     if (!this.signedIn) throw new Error("sign in first");
     this.#abandonSocket(CLOSE_NORMAL, "switching rooms");
     this.#room = room;
+    this.#presence.clear();
     this.#failures = this.#refusals = 0;
     this.#connect();
   }
@@ -330,6 +357,11 @@ export class RealtimeClient extends EventTarget {
       }
       this.#staleCredential = true; // expired: reconnect with a refreshed token
       this.#retry(0, "credential expired");
+      return;
+    }
+    if (code === CLOSE_BAD_REQUEST) {
+      this.#positions.delete(this.#room ?? ""); // never sent by this client: start afresh
+      this.#stop(`the server refused the request (${describeClose(code)})`);
       return;
     }
     if (code === CLOSE_FORBIDDEN) {
@@ -425,6 +457,15 @@ export class RealtimeClient extends EventTarget {
     } else {
       protocols.push(`access_token.${this.#access}`);
     }
+    // After the credential: what this socket asks for (README: "Presence and history").
+    const since = this.#positions.get(this.#room ?? "");
+    url.searchParams.set("presence", "1");
+    if (since) {
+      url.searchParams.set("epoch", since.epoch);
+      url.searchParams.set("position", String(since.position));
+    } else {
+      url.searchParams.set("history", "1");
+    }
     return { url: url.href, protocols };
   }
 
@@ -510,7 +551,86 @@ export class RealtimeClient extends EventTarget {
     } catch {
       return;
     }
-    this.#emit(frame?.type === "auth.ok" ? "auth" : "message", frame);
+    if (frame?.type === "auth.ok") {
+      this.#emit("auth", frame);
+    } else if (frame?.type === "history") {
+      this.#resumed(frame);
+    } else if (frame?.type === "presence.state" || frame?.type === "presence.diff") {
+      this.#presenceChanged(frame);
+    } else {
+      if (frame?.type === "chat.message" && !this.#take(frame)) return;
+      this.#emit("message", frame);
+    }
+  }
+
+  /**
+   * Record a chat frame's position; false if it was received already.
+   * @param {ChatFrame} frame
+   * @returns {boolean}
+   */
+  #take(frame) {
+    const { epoch, position, room } = frame;
+    if (epoch === undefined || position === undefined) return true;
+    const last = this.#positions.get(room);
+    if (last && last.epoch === epoch && position <= last.position) return false;
+    this.#positions.set(room, { epoch, position });
+    return true;
+  }
+
+  /**
+   * The server's answer on joining: where the room is, and the missed messages.
+   * @param {{room: string, epoch: string, position: number, resume: ResumeOutcome,
+   *   messages: ChatFrame[]}} frame
+   */
+  #resumed(frame) {
+    const { room, epoch, position, resume, messages } = frame;
+    const last = this.#positions.get(room);
+    if (!last || last.epoch !== epoch) this.#positions.set(room, { epoch, position: 0 });
+    this.#emit("history", { resume, missed: messages.length });
+    for (const message of messages) {
+      if (this.#take(message)) this.#emit("message", message);
+    }
+    this.#positions.set(room, { epoch, position });
+  }
+
+  /**
+   * Apply a presence state (every socket in the room) or diff (sockets that came and went).
+   * @param {{type: string, members?: PresenceMembers, joins?: PresenceMembers,
+   *   leaves?: PresenceMembers}} frame
+   */
+  #presenceChanged(frame) {
+    const before = new Set(this.#users());
+    if (frame.type === "presence.state") this.#presence.clear();
+    for (const { metas } of Object.values(frame.members ?? frame.joins ?? {})) {
+      for (const meta of metas) this.#presence.set(meta.ref, meta);
+    }
+    for (const { metas } of Object.values(frame.leaves ?? {})) {
+      for (const meta of metas) this.#presence.delete(meta.ref);
+    }
+    const after = new Set(this.#users());
+    this.#emit("presence", {
+      members: this.presence,
+      joined: [...after].filter((user) => !before.has(user)),
+      left: [...before].filter((user) => !after.has(user)),
+    });
+  }
+
+  /** @returns {string[]} */
+  #users() {
+    return [...this.#presence.values()].map((meta) => meta.user);
+  }
+
+  /**
+   * Who is in the current room: user -> {metas}, one meta per open socket of theirs.
+   * @returns {PresenceMembers}
+   */
+  get presence() {
+    /** @type {PresenceMembers} */
+    const members = Object.create(null); // keys are user names: no inherited ones
+    for (const meta of this.#presence.values()) {
+      (members[meta.user] ??= { metas: [] }).metas.push(meta);
+    }
+    return members;
   }
 
   /**

@@ -61,6 +61,30 @@ client.addEventListener("message", ({ detail: frame }) => {
   }
 });
 
+// On every (re)join: what the server kept for this page while it was away.
+const LOST = {
+  gap_too_old: "some messages sent while you were away are no longer kept: reload for the rest",
+  history_lost: "the server lost its history: messages sent while you were away may be missing",
+};
+client.on("history", ({ detail }) => {
+  if (LOST[detail.resume]) append($("#messages"), LOST[detail.resume], "notice");
+  if (detail.missed) {
+    append($("#messages"), `${detail.missed} sent while you were away:`, "notice");
+  }
+});
+
+// Who is online in the room: one entry per user, however many tabs they have open.
+client.on("presence", ({ detail }) => {
+  const items = Object.entries(detail.members).map(([user, { metas }]) => {
+    const item = document.createElement("li");
+    item.textContent = metas.length > 1 ? `${user} (${metas.length} tabs)` : user;
+    item.dataset.user = user;
+    return item;
+  });
+  $("#online").replaceChildren(...items);
+  for (const user of detail.left) append($("#messages"), `${user} left`, "notice");
+});
+
 client.addEventListener("close", ({ detail }) => {
   const reason = detail.reason ? ` "${detail.reason}"` : "";
   const when = detail.opened ? "" : ", before opening";
