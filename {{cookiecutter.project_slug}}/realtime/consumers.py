@@ -26,7 +26,7 @@ from realtime.credentials import query_params
 from realtime.dispatch import LoopDispatchMixin
 from realtime.history import HISTORY_LOST, HistoryRead, Since, parse_since, resume, room_history
 from realtime.limits import ALLOWED, CLOSE, MessageRate, connection_slots
-from realtime.models import room_group
+from realtime.models import presence_group, room_group
 from realtime.permissions import can_join, can_send
 from realtime.presence import leave_quietly, presence_tracker
 from realtime.recent_answers import recent_answers
@@ -265,7 +265,6 @@ class ChatConsumer(SessionConsumer):
     epoch = None
     position = None
     presence_ref = None
-    wants_presence = False
 
     async def connect(self):
         self.room = self.scope["url_route"]["kwargs"]["room"]
@@ -291,18 +290,21 @@ class ChatConsumer(SessionConsumer):
         # the socket with 1013 instead of refusing the handshake.
         await self.accept(self.offered_subprotocol())
         if settings.CHAT_PRESENCE:
-            tracker = presence_tracker(room_group)
+            if wants_presence:
+                # Joined before the state is read: no join or leave after it is missed.
+                await self.join_group(presence_group(self.room))
+            tracker = presence_tracker(presence_group)
             self.presence_ref, members = await tracker.join(self.room, user.get_username())
-        if wants_presence and settings.CHAT_PRESENCE:
-            self.wants_presence = True
-            await self.send_json({"type": "presence.state", "room": self.room, "members": members})
+            if wants_presence:
+                state = {"type": "presence.state", "room": self.room, "members": members}
+                await self.send_json(state)
         if wants_history and settings.CHAT_HISTORY:
             self.epoch, self.position = read.epoch, read.top
             await self.send(text_data=history_frame(self.room, outcome, read))
 
     async def websocket_disconnect(self, message):
         if self.presence_ref is not None:
-            await leave_quietly(presence_tracker(room_group), self.room, self.presence_ref)
+            await leave_quietly(presence_tracker(presence_group), self.room, self.presence_ref)
         await super().websocket_disconnect(message)
 
     async def receive_json(self, content):
@@ -364,9 +366,9 @@ class ChatConsumer(SessionConsumer):
             self.position = position
 
     async def presence_diff(self, event):
-        """Joins and leaves of the room's sockets (realtime.presence), to sockets that asked."""
-        if self.wants_presence:
-            await self.send_json(event)
+        """Joins and leaves of the room's sockets (realtime.presence): only the sockets that
+        asked for presence are in the group they are sent to."""
+        await self.send_json(event)
 
     async def room_removed(self, event):
         """The user was removed from a room (sent to all of their sockets): leave if it is this."""

@@ -15,8 +15,14 @@ ROOM_NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 
 
 def room_group(room: str) -> str:
-    """The channel-layer group of a room's sockets (messages, presence diffs, rule changes)."""
+    """The channel-layer group of a room's sockets (its messages and rule changes)."""
     return f"chat.{room}"
+
+
+def presence_group(room: str) -> str:
+    """The channel-layer group of a room's sockets that asked for presence: the room's joins and
+    leaves (realtime.presence) go there, so the other sockets are never sent them."""
+    return f"presence.{room}"
 
 
 class Room(models.Model):

@@ -168,14 +168,14 @@ class PresenceTracker:
     """This process's sockets in presence on one event loop, and the heartbeat that renews them.
 
     `join()` adds a socket's entry and returns the room's members; `leave()` removes it. Both
-    announce the change to the room's channel-layer group, `room_group(room)`. While the process
+    announce the change to the channel-layer group `diff_group(room)`. While the process
     has sockets in presence, one task renews their entries every CHAT_PRESENCE_TTL / 3 seconds,
     one call per room, and announces the leaves of the expired entries it removed. `clock` is
     Unix time and `store` the presence store, room_presence() if None (tests pass their own).
     """
 
-    def __init__(self, room_group, clock=time.time, store=None):
-        self.room_group = room_group
+    def __init__(self, diff_group, clock=time.time, store=None):
+        self.diff_group = diff_group
         self.clock = clock
         self.store = store
         self.local: dict[str, dict[str, str]] = {}  # room -> ref -> meta, this loop's sockets
@@ -216,7 +216,7 @@ class PresenceTracker:
         if joins or leaves:
             layer = get_channel_layer()
             event = diff_event(room, joins, leaves)
-            await within_deadline(layer.group_send(self.room_group(room), event))
+            await within_deadline(layer.group_send(self.diff_group(room), event))
 
     def ensure_heartbeat(self) -> None:
         if self.heartbeat_task is None or self.heartbeat_task.done():
@@ -238,12 +238,12 @@ class PresenceTracker:
 _trackers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def presence_tracker(room_group) -> PresenceTracker:
-    """The running event loop's tracker (made on first use, announcing to `room_group(room)`)."""
+def presence_tracker(diff_group) -> PresenceTracker:
+    """The running event loop's tracker (made on first use, announcing to `diff_group(room)`)."""
     loop = asyncio.get_running_loop()
     tracker = _trackers.get(loop)
     if tracker is None:
-        tracker = _trackers[loop] = PresenceTracker(room_group)
+        tracker = _trackers[loop] = PresenceTracker(diff_group)
     return tracker
 
 

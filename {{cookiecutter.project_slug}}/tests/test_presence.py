@@ -6,7 +6,7 @@ import json
 import pytest
 from django.test import override_settings
 
-from realtime.models import room_group
+from realtime.models import presence_group
 from realtime.presence import LocalPresence, PresenceTracker, RedisPresence, room_presence
 from tests.test_history import FakeClock, open_socket
 from tests.test_room_permissions import private_room
@@ -100,7 +100,7 @@ class Announcements:
         self.diffs = []
 
     def tracker(self, clock, store):
-        tracker = PresenceTracker(room_group, clock, store)
+        tracker = PresenceTracker(presence_group, clock, store)
 
         async def record(room, joins, leaves):
             if joins or leaves:
