@@ -67,6 +67,7 @@ from bench.client import Credential, Users  # noqa: E402
 from bench.credentials import MODE_BY_CREDENTIAL_PLACE, credentials_for  # noqa: E402
 from bench.proxy import ProxiedServer  # noqa: E402
 from bench.report import Progress, Row, machine, median, ratios, table  # noqa: E402
+from bench.scale import ScaleBenchmark  # noqa: E402
 from bench.server import Environment, Server, StartedServer, raise_fd_limit  # noqa: E402
 
 FULL = {
@@ -78,6 +79,11 @@ FULL = {
     "fanout_messages": 1000,
     "memory_sockets": 5000,
     "users": 8,
+    # --scale (bench/scale.py)
+    "scale_sockets": 10000,
+    "latency_sockets": 1000,
+    "latency_seconds": 10,
+    "latency_room": 10,
 }
 QUICK = {
     "rounds": 2,
@@ -88,6 +94,10 @@ QUICK = {
     "fanout_messages": 50,
     "memory_sockets": 100,
     "users": 3,
+    "scale_sockets": 200,
+    "latency_sockets": 40,
+    "latency_seconds": 3,
+    "latency_room": 4,
 }
 # --through-proxy: these scenarios again through nginx, each against the same one direct.
 PROXY_CONNECTS = ["proxy.connect.noauth", "proxy.connect.chat"]
@@ -354,6 +364,13 @@ def parse_args(argv=None):
         "deploy/nginx.conf (rewritten for loopback by its tests/nginx_loopback.py), each\n"
         "against the same scenario direct",
     )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="instead of the scenarios above, the project at scale (bench/scale.py):\n"
+        "--scale-sockets open on one process (RSS per socket, handshakes with them open),\n"
+        "delivery latency over two processes on Redis; each against a bare consumer",
+    )
     parser.add_argument("--server-log-level", default="warning", help="uvicorn's, default warning")
     parser.add_argument("--server-log", type=Path, help="append the started servers' output here")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
@@ -416,6 +433,15 @@ def main(argv=None) -> None:
                 fresh_server,
                 proxy,
             )
+            if options.scale:
+                benchmark = ScaleBenchmark(
+                    auth_mode,
+                    benchmark.credentials,
+                    options,
+                    progress,
+                    fresh_server,
+                    on_redis=bool(environment.redis_url),
+                )
             rows = run(benchmark.run())
     print_report(rows, benchmark, options, fd_limit)
     losing = [row for row in rows if row.lost]
@@ -456,10 +482,13 @@ def print_report(rows, benchmark, options, fd_limit) -> None:
         "message delivered)."
     )
     busy = max(
-        sample.client_busy
-        for key, samples in benchmark.samples.items()
-        if not key.startswith("memory")
-        for sample in samples
+        (
+            sample.client_busy
+            for key, samples in benchmark.samples.items()
+            if not key.startswith("memory")
+            for sample in samples
+        ),
+        default=0,
     )
     print(
         f"The client process was on the CPU {busy:.0%} of a measurement's time at most"
