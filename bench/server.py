@@ -138,23 +138,29 @@ class StartedServer(Server):
                 self.process.wait()
         self.log.close()
 
-    def wait_until_listening(self, timeout=30.0):
+    def wait_until_listening(self):
         port = int(self.http_url.rpartition(":")[2])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited early:\n{self.output()}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", port), timeout=0.2),
-            ):
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"the server is not listening after {timeout}s:\n{self.output()}")
+        wait_until_listening(self.process, port, self.output)
 
     def output(self) -> str:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")
+
+
+def wait_until_listening(process, port: int, output, timeout=30.0) -> None:
+    """Wait until something listens on loopback `port`; fail with `output()` if `process` exits
+    first or nothing listens within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited early:\n{output()}")
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=0.2),
+        ):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{process.args[0]} is not listening after {timeout}s:\n{output()}")
 
 
 class Environment:

@@ -65,7 +65,9 @@ except ImportError as error:
 from bench import scenarios  # noqa: E402
 from bench.client import Credential, Users  # noqa: E402
 from bench.credentials import MODE_BY_CREDENTIAL_PLACE, credentials_for  # noqa: E402
+from bench.proxy import ProxiedServer  # noqa: E402
 from bench.report import Progress, Row, machine, median, ratios, table  # noqa: E402
+from bench.scale import ScaleBenchmark  # noqa: E402
 from bench.server import Environment, Server, StartedServer, raise_fd_limit  # noqa: E402
 
 FULL = {
@@ -77,6 +79,11 @@ FULL = {
     "fanout_messages": 1000,
     "memory_sockets": 5000,
     "users": 8,
+    # --scale (bench/scale.py)
+    "scale_sockets": 10000,
+    "latency_sockets": 1000,
+    "latency_seconds": 10,
+    "latency_room": 10,
 }
 QUICK = {
     "rounds": 2,
@@ -87,7 +94,25 @@ QUICK = {
     "fanout_messages": 50,
     "memory_sockets": 100,
     "users": 3,
+    "scale_sockets": 200,
+    "latency_sockets": 40,
+    "latency_seconds": 3,
+    "latency_room": 4,
 }
+# --through-proxy: these scenarios again through nginx, each against the same one direct.
+PROXY_CONNECTS = ["proxy.connect.noauth", "proxy.connect.chat"]
+PROXY_FAN_OUTS = ["proxy.fanout.chat"]
+
+
+def proxy_rows(fan: str) -> list[tuple[str, str, str, str]]:
+    through = "through nginx (srv CPU: server + nginx)"
+    return [
+        ("proxy.connect.noauth", f"{through}: connect+echo+close, no auth", "connect.noauth", ""),
+        ("proxy.connect.chat", f"{through}: connect+echo+close, chat route", "connect.chat", ""),
+        ("proxy.fanout.chat", f"{through}: {fan}, ChatConsumer", "fanout.chat", ""),
+    ]
+
+
 ROOMS = 50  # the chat route's sockets are spread over this many rooms
 ECHO = "/bench/echo/"
 AUTH_ECHO = "/bench/auth-echo/"
@@ -109,9 +134,17 @@ class Benchmark:
     """Runs the scenarios in rounds and turns their samples into table rows."""
 
     def __init__(
-        self, server, auth_mode: str, users: Users, options, progress: Progress, fresh_server
+        self,
+        server,
+        auth_mode: str,
+        users: Users,
+        options,
+        progress: Progress,
+        fresh_server,
+        proxy=None,
     ):
         self.server = server
+        self.proxy = proxy  # the same server through nginx (--through-proxy), or None
         self.auth_mode = auth_mode
         self.users = users
         self.options = options
@@ -133,6 +166,10 @@ class Benchmark:
         connects = ["connect.noauth", "connect.auth", "connect.chat"]
         if self.auth_mode == "ticket":
             connects.append("ticket_flow")
+        fan_outs = ["fanout.bare", "fanout.chat"]
+        if self.proxy:
+            connects += PROXY_CONNECTS
+            fan_outs += PROXY_FAN_OUTS
         for number in range(self.options.rounds):
             round_name = f"round {number + 1}/{self.options.rounds}"
             # A different order each round, so that no route always runs first (or last).
@@ -141,15 +178,21 @@ class Benchmark:
                 self.record(key, await self.connect(key, round_name))
             for key in ["burst.noauth", "burst.chat"][:: 1 if number % 2 else -1]:
                 self.record(key, await self.burst(key, round_name))
-            for key in ["fanout.bare", "fanout.chat"][:: 1 if number % 2 else -1]:
+            for key in fan_outs[:: 1 if number % 2 else -1]:
                 self.record(key, await self.fan_out(key, round_name, number))
         for key in ["memory.noauth", "memory.chat"]:
             self.record(key, await self.memory(key))
         self.progress.clear()
         return self.rows()
 
+    def server_for(self, key: str):
+        """The server a scenario reaches: through the proxy for the `proxy.` keys."""
+        return self.proxy if key.startswith("proxy.") else self.server
+
     async def connect(self, key: str, round_name: str) -> scenarios.Sample:
-        count, base = self.options.connections, self.server.ws_url
+        server = self.server_for(key)
+        count, base = self.options.connections, server.ws_url
+        key = key.removeprefix("proxy.")
         concurrency = self.options.concurrency
         phase = f"{round_name} {key}"
         if key == "ticket_flow":
@@ -165,9 +208,7 @@ class Benchmark:
             urls = [base + chat_path(f"bench-{i % ROOMS}") for i in range(count)]
             credentials = await self.credentials(count)
         progress = self.progress.start(phase, count)
-        return await scenarios.connect_echo_close(
-            self.server, urls, credentials, concurrency, progress
-        )
+        return await scenarios.connect_echo_close(server, urls, credentials, concurrency, progress)
 
     async def burst(self, key: str, round_name: str) -> scenarios.Sample:
         count, base = self.options.burst, self.server.ws_url
@@ -183,14 +224,15 @@ class Benchmark:
     async def fan_out(self, key: str, round_name: str, number: int) -> scenarios.Sample:
         count, messages = self.options.fanout_sockets, self.options.fanout_messages
         room = f"bench-fanout-{number}-{secrets.token_hex(4)}"
+        server = self.server_for(key)
         if key == "fanout.bare":
-            urls = [self.server.ws_url + bare_chat_path(room)] * count
+            urls = [server.ws_url + bare_chat_path(room)] * count
             make_credentials = no_credentials
         else:
-            urls = [self.server.ws_url + chat_path(room)] * count
+            urls = [server.ws_url + chat_path(room)] * count
             make_credentials = self.credentials
         progress = self.progress.start(f"{round_name} {key}", messages)
-        return await scenarios.fan_out(self.server, urls, make_credentials, messages, progress)
+        return await scenarios.fan_out(server, urls, make_credentials, messages, progress)
 
     async def memory(self, key: str) -> scenarios.Sample:
         count = self.options.memory_sockets
@@ -241,6 +283,7 @@ class Benchmark:
             ("burst.chat", f"{burst}: chat route", "burst.noauth", "0 errors"),
             ("fanout.bare", f"{fan}: bare Channels consumer", None, ""),
             ("fanout.chat", f"{fan}: ChatConsumer", "fanout.bare", ">= 0.95x"),
+            *proxy_rows(fan),
             ("memory.noauth", "memory per idle socket: no auth echo", None, ""),
             ("memory.chat", "memory per idle socket: authenticated chat", "memory.noauth", ""),
         ]
@@ -260,7 +303,7 @@ def rate_row(key, label, samples, baselines=None, target="") -> Row:
     row = Row(
         key,
         label,
-        unit={"fanout": "msgs/s"}.get(key.partition(".")[0], "conn/s"),
+        unit="msgs/s" if "fanout." in key else "conn/s",
         value=median(rates),
         target=target,
         cpu_ms=median(cpu),
@@ -314,6 +357,20 @@ def parse_args(argv=None):
     for name, default in FULL.items():
         flag = "--" + name.replace("_", "-")
         parser.add_argument(flag, type=int, help=f"default {default}, {QUICK[name]} with --quick")
+    parser.add_argument(
+        "--through-proxy",
+        action="store_true",
+        help="also run the handshakes and the chat fan-out through nginx with the project's\n"
+        "deploy/nginx.conf (rewritten for loopback by its tests/nginx_loopback.py), each\n"
+        "against the same scenario direct",
+    )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="instead of the scenarios above, the project at scale (bench/scale.py):\n"
+        "--scale-sockets open on one process (RSS per socket, handshakes with them open),\n"
+        "delivery latency over two processes on Redis; each against a bare consumer",
+    )
     parser.add_argument("--server-log-level", default="warning", help="uvicorn's, default warning")
     parser.add_argument("--server-log", type=Path, help="append the started servers' output here")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
@@ -362,10 +419,29 @@ def main(argv=None) -> None:
             server_context, fresh_server = contextlib.nullcontext(server), lambda: server_context
         else:
             server_context, fresh_server = started_server(), started_server
-        with server_context as server:
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(server_context)
+            proxy = None
+            if options.through_proxy:
+                proxy = stack.enter_context(ProxiedServer(options.project, server))
             benchmark = Benchmark(
-                server, auth_mode, Users(server.http_url, users), options, progress, fresh_server
+                server,
+                auth_mode,
+                Users(server.http_url, users),
+                options,
+                progress,
+                fresh_server,
+                proxy,
             )
+            if options.scale:
+                benchmark = ScaleBenchmark(
+                    auth_mode,
+                    benchmark.credentials,
+                    options,
+                    progress,
+                    fresh_server,
+                    on_redis=bool(environment.redis_url),
+                )
             rows = run(benchmark.run())
     print_report(rows, benchmark, options, fd_limit)
     losing = [row for row in rows if row.lost]
@@ -406,10 +482,13 @@ def print_report(rows, benchmark, options, fd_limit) -> None:
         "message delivered)."
     )
     busy = max(
-        sample.client_busy
-        for key, samples in benchmark.samples.items()
-        if not key.startswith("memory")
-        for sample in samples
+        (
+            sample.client_busy
+            for key, samples in benchmark.samples.items()
+            if not key.startswith("memory")
+            for sample in samples
+        ),
+        default=0,
     )
     print(
         f"The client process was on the CPU {busy:.0%} of a measurement's time at most"

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import secrets
+import shutil
 import subprocess
 
 import pytest
@@ -34,11 +35,21 @@ def scenarios(mode):
     ]
 
 
-def run_quick_benchmark(project, results_file, **env):
+def run_quick_benchmark(project, results_file, *options, **env):
     """ws_bench.py --quick from the baked project's directory, in its environment, as the
     template's README says to run it."""
     return subprocess.run(
-        [UV, "run", "--no-sync", "python", str(BENCH), "--quick", "--json", str(results_file)],
+        [
+            UV,
+            "run",
+            "--no-sync",
+            "python",
+            str(BENCH),
+            "--quick",
+            "--json",
+            str(results_file),
+            *options,
+        ],
         cwd=project,
         env=project_env(**env),
         capture_output=True,
@@ -47,7 +58,7 @@ def run_quick_benchmark(project, results_file, **env):
     )
 
 
-def assert_reports_every_scenario(result, results_file, mode):
+def assert_reports_every_scenario(result, results_file, mode, extra=()):
     assert result.returncode == 0, (result.stdout + result.stderr)[-8000:]
     assert "round 2/2" in result.stderr  # the progress display
     assert "lost" in result.stdout.split("---")[0]  # the table's column
@@ -57,7 +68,7 @@ def assert_reports_every_scenario(result, results_file, mode):
     results = json.loads(results_file.read_text())
     assert results["mode"] == mode
     rows = {row["key"]: row for row in results["rows"]}
-    assert list(rows) == scenarios(mode)
+    assert list(rows) == scenarios(mode)[:-2] + list(extra) + scenarios(mode)[-2:]
     for row in rows.values():
         assert row["label"] in result.stdout
         # No refused handshake, no error, and no message lost: every scenario that sends counts
@@ -100,3 +111,23 @@ def test_quick_benchmark_on_redis(bake, tmp_path):
 
     assert "Redis (RedisChannelLayer, RedisCache)" in result.stdout, result.stderr[-4000:]
     assert_reports_every_scenario(result, results_file, "ticket")
+
+
+def test_quick_benchmark_through_the_proxy(bake, tmp_path):
+    """--through-proxy: nginx with the project's deploy/nginx.conf in front of the server; the
+    handshakes and the fan-out through it, against the same direct."""
+    if not shutil.which("nginx") and not os.access("/usr/sbin/nginx", os.X_OK):
+        message = "nginx is not installed (apt-get install nginx)"
+        if services_required():
+            pytest.fail(f"{message} (REQUIRE_SERVICES is set)")
+        pytest.skip(message)
+    project = bake("ticket", to_run=True)
+    uv_sync(project)
+    results_file = tmp_path / "results.json"
+
+    result = run_quick_benchmark(project, results_file, "--through-proxy")
+
+    proxied = ["proxy.connect.noauth", "proxy.connect.chat", "proxy.fanout.chat"]
+    assert_reports_every_scenario(result, results_file, "ticket", proxied)
+    rows = {row["key"]: row for row in json.loads(results_file.read_text())["rows"]}
+    assert all(rows[key]["ratio"] is not None for key in proxied)

@@ -10,7 +10,6 @@ through the proxy. Skips without nginx or redis-server, and fails instead with R
 
 import asyncio
 import contextlib
-import getpass
 import json
 import os
 import re
@@ -37,6 +36,7 @@ from tests.deployment_demo_page import (  # noqa: F401 (a test of this module's 
 )
 {%- endif %}
 from tests.live_server import MIGRATE_AND_CREATE_USERS, PROJECT_DIR, LiveServer, free_port
+from tests.nginx_loopback import nginx_config
 from tests.required_services import services_required
 from tests.throwaway_redis import REDIS_SERVER, ThrowawayRedis
 
@@ -45,8 +45,6 @@ pytestmark = pytest.mark.server
 NGINX = shutil.which("nginx") or next(
     (path for path in ("/usr/sbin/nginx",) if os.access(path, os.X_OK)), None
 )
-# Beside the configuration in the image; the Debian package's here.
-NGINX_MIME_TYPES = "/etc/nginx/mime.types"
 CLIENTS = 200
 # nginx's default proxy_read_timeout, which an idle socket must outlive.
 NGINX_DEFAULT_TIMEOUT_SECONDS = 60
@@ -157,40 +155,6 @@ def own_database(workdir):
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}")), drop
 
 
-def nginx_config(workdir, listen_port, upstream_ports):
-    """deploy/nginx.conf, listening on loopback, in front of `upstream_ports`, writing here, and
-    serving the static files collected into STATIC_ROOT (as the image does) with the system's
-    mime.types, as this user (a worker started by root would be `nobody`, who cannot read a
-    private temporary directory)."""
-    text = (PROJECT_DIR / "deploy" / "nginx.conf").read_text()
-    replacements = [
-        (r"worker_processes auto;", f"user {getpass.getuser()};\nworker_processes auto;"),
-        (r"alias /srv/static/;", f"alias {settings.STATIC_ROOT}/;"),
-        (r"include mime.types;", f"include {NGINX_MIME_TYPES};"),
-        (r"listen 80;", f"listen 127.0.0.1:{listen_port};"),
-        (
-            r"server app:8000;",
-            " ".join(f"server 127.0.0.1:{port};" for port in upstream_ports),
-        ),
-        (r"access_log /var/log/nginx/access.log", f"access_log {workdir}/access.log"),
-        (r"pid /tmp/nginx.pid;", f"pid {workdir}/nginx.pid;"),
-        (
-            r"http \{",
-            "http {\n"
-            + "".join(
-                f"    {kind}_temp_path {workdir}/{kind};\n"
-                for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-            ),
-        ),
-    ]
-    for pattern, replacement in replacements:
-        text, count = re.subn(pattern, replacement, text)
-        assert count == 1, f"deploy/nginx.conf no longer has {pattern!r}"
-    path = workdir / "nginx.conf"
-    path.write_text(text)
-    return path
-
-
 class Topology:
     def __init__(self, workdir, redis, database_url):
         self.workdir = workdir
@@ -235,7 +199,9 @@ class Topology:
             server.metrics_port = metrics_port
             self.servers.append(server)
         self.proxy_port = free_port()
-        config = nginx_config(workdir, self.proxy_port, [s.port for s in self.servers])
+        config = nginx_config(
+            workdir, self.proxy_port, [s.port for s in self.servers], settings.STATIC_ROOT
+        )
         command = [NGINX, "-p", str(workdir), "-c", str(config), "-e", str(workdir / "error.log")]
         self.nginx = Process(
             [*command, "-g", "daemon off;"], env, workdir / "nginx.log", self.proxy_port
