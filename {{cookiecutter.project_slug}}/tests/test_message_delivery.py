@@ -307,3 +307,30 @@ async def test_a_full_backlog_drops_everything_pending_and_tells_the_consumer(
     finally:
         await layer.group_discard("backlog", channel)
         await layer.flush()
+
+
+async def test_a_message_sent_right_after_group_add_returns_reaches_the_new_member(
+    redis_url, settings
+):
+    # Sockets joining rooms new to their process, each followed at once by a message from another
+    # process's connection: group_add() must return only once Redis has subscribed.
+    config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    members, senders = (
+        layers.BacklogPubSubChannelLayer(hosts=config["hosts"], prefix=config["prefix"])
+        for _ in range(2)
+    )
+
+    async def join_then_hear(number):
+        channel = await members.new_channel()
+        group = f"just-joined-{number}"
+        await members.group_add(group, channel)
+        await senders.group_send(group, {"type": "chat.message", "number": number})
+        async with asyncio.timeout(DEADLINE):
+            return (await members.receive(channel))["number"]
+
+    try:
+        heard = await asyncio.gather(*(join_then_hear(number) for number in range(1000)))
+        assert heard == list(range(1000))
+    finally:
+        await members.flush()
+        await senders.flush()
