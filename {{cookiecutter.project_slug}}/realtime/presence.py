@@ -180,6 +180,10 @@ class PresenceTracker:
         self.store = store
         self.local: dict[str, dict[str, str]] = {}  # room -> ref -> meta, this loop's sockets
         self.heartbeat_task = None
+        # room -> (joins, leaves) waiting for the diff being sent to the room to go out first.
+        self.pending: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+        self.sending: set[str] = set()  # rooms a diff is being sent to
+        self.retries: set[asyncio.Task] = set()
 
     async def join(self, room: str, user: str) -> tuple[str, dict[str, dict]]:
         """Add a socket of `user` to the room: (its ref, the room's members, itself included)."""
@@ -213,10 +217,41 @@ class PresenceTracker:
         return self.store or room_presence()
 
     async def announce(self, room: str, joins: dict[str, str], leaves: dict[str, str]) -> None:
-        if joins or leaves:
-            layer = get_channel_layer()
-            event = diff_event(room, joins, leaves)
-            await within_deadline(layer.group_send(self.diff_group(room), event))
+        """Send the room a diff of these joins and leaves. While a diff to the room is on its
+        way, later changes wait and go out merged in the next one: in a storm of N sockets
+        joining a room, its members get a diff per round trip to the channel layer, not N."""
+        if not (joins or leaves):
+            return
+        waiting_joins, waiting_leaves = self.pending.setdefault(room, ({}, {}))
+        for ref, meta in leaves.items():
+            if waiting_joins.pop(ref, None) is None:  # a join not sent yet cancels out
+                waiting_leaves[ref] = meta
+        waiting_joins.update(joins)
+        if room not in self.sending:
+            await self.send_pending(room)
+
+    async def send_pending(self, room: str) -> None:
+        self.sending.add(room)
+        try:
+            while (diff := self.pending.pop(room, None)) is not None:
+                if diff[0] or diff[1]:
+                    layer = get_channel_layer()
+                    event = diff_event(room, *diff)
+                    await within_deadline(layer.group_send(self.diff_group(room), event))
+        finally:
+            self.sending.discard(room)
+            if room in self.pending:  # this sender failed or was cancelled: another sends them
+                retry = asyncio.ensure_future(self.send_pending_quietly(room))
+                self.retries.add(retry)
+                retry.add_done_callback(self.retries.discard)
+
+    async def send_pending_quietly(self, room: str) -> None:
+        if room in self.sending:
+            return
+        try:
+            await self.send_pending(room)
+        except REDIS_UNAVAILABLE as error:
+            logger.warning("Presence diff of %s not sent, Redis unavailable: %s", room, error)
 
     def ensure_heartbeat(self) -> None:
         if self.heartbeat_task is None or self.heartbeat_task.done():

@@ -1,6 +1,7 @@
 """Presence: the members a socket gets on joining, the diffs after, one member per user however
 many sockets, only for those admitted, and entries of dead processes that expire."""
 
+import asyncio
 import json
 
 import pytest
@@ -151,3 +152,40 @@ async def test_an_entry_removed_while_its_socket_lives_is_put_back_as_a_join(sto
     await tracker.heartbeat()
 
     assert seen.diffs == [(room, {"r1"}, set()), (room, {"r1"}, set())]
+
+
+class HeldLayer:
+    """A channel layer whose first group_send waits until `release` is set; records every diff."""
+
+    def __init__(self):
+        self.sent = []
+        self.release = asyncio.Event()
+
+    async def group_send(self, group, event):
+        self.sent.append((group, set(event["joins"]), set(event["leaves"])))
+        if len(self.sent) == 1:
+            await self.release.wait()
+
+
+async def test_changes_made_while_a_diff_is_on_its_way_go_out_merged_in_one(monkeypatch):
+    layer = HeldLayer()
+    monkeypatch.setattr("realtime.presence.get_channel_layer", lambda: layer)
+    tracker = PresenceTracker(presence_group, FakeClock(), LocalPresence())
+    room = "p-storm"
+    first = asyncio.create_task(tracker.join(room, "user-0"))
+    while not layer.sent:  # noqa: ASYNC110 (the first diff is on its way once recorded)
+        await asyncio.sleep(0)
+
+    refs = [(await tracker.join(room, f"user-{n}"))[0] for n in range(1, 50)]
+    await tracker.leave(room, refs[0])  # user-1 joined and left while waiting: never announced
+    layer.release.set()
+    await first
+    while tracker.sending:  # noqa: ASYNC110 (the first join's task sends the merged diff)
+        await asyncio.sleep(0)
+
+    # Diffs name the members (users) who came or went.
+    group = presence_group(room)
+    assert layer.sent == [
+        (group, {"user-0"}, set()),
+        (group, {f"user-{n}" for n in range(2, 50)}, set()),
+    ]
