@@ -388,7 +388,9 @@ def describe_services(options) -> str:
     if options.url:
         return f"a running server at {options.url}"
     if os.environ.get("REDIS_URL"):
-        layer = "Redis (RedisChannelLayer, RedisCache)"
+        # As the project's settings choose it (CHANNEL_LAYER, default pubsub).
+        kind = os.environ.get("CHANNEL_LAYER", "pubsub")
+        layer = f"Redis ({'Pub/Sub' if kind == 'pubsub' else kind} channel layer, RedisCache)"
     else:
         layer = "embedded (InMemoryChannelLayer, LocMemCache)"
     database = os.environ.get("DATABASE_URL", "sqlite").partition(":")[0]
