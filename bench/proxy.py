@@ -12,13 +12,12 @@ import contextlib
 import importlib.util
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from bench.server import Server, cpu_seconds, free_port, wait_until_listening
+from bench.server import Server, cpu_seconds, free_port, stop, wait_until_listening
 
 NGINX = shutil.which("nginx") or next(
     (path for path in ("/usr/sbin/nginx",) if os.access(path, os.X_OK)), None
@@ -92,13 +91,7 @@ class ProxiedServer(Server):
         return self
 
     def __exit__(self, *exc_info):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # nginx's fast shutdown
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)  # SIGTERM: nginx's fast shutdown
         self.log.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 

@@ -6,6 +6,7 @@ import platform
 import statistics
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -110,6 +111,31 @@ def ratios(values, baselines) -> list[float | None]:
         value / baseline if value is not None and baseline else None
         for value, baseline in zip(values, baselines, strict=True)
     ]
+
+
+def rate_row(key, label, samples, baselines=None, target="") -> Row:
+    """Operations per second and server CPU per operation, against the baseline of each round."""
+    rates = [sample.per_second for sample in samples]
+    cpu = [sample.server_cpu_ms for sample in samples]
+    row = Row(
+        key,
+        label,
+        unit="msgs/s" if "fanout." in key else "conn/s",
+        value=median(rates),
+        target=target,
+        cpu_ms=median(cpu),
+        failures=failures_text(samples),
+        lost=sum(sample.lost for sample in samples),
+    )
+    if baselines is not None:
+        row.ratio = median(ratios(rates, [sample.per_second for sample in baselines]))
+        row.cpu_ratio = median(ratios(cpu, [sample.server_cpu_ms for sample in baselines]))
+    return row
+
+
+def failures_text(samples) -> str:
+    failures = sum((sample.failures for sample in samples), Counter())
+    return ", ".join(f"{kind}: {n}" for kind, n in failures.most_common())
 
 
 def fmt(value: float | None, suffix: str = "") -> str:

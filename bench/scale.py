@@ -23,7 +23,7 @@ from collections import Counter
 
 from bench import scenarios
 from bench.client import Credential
-from bench.report import Row, median, ratios
+from bench.report import Row, failures_text, median, rate_row, ratios
 from bench.scenarios import QUIET_SECONDS, Meter, Sample, close_all, open_all
 
 IDLE_ROOM_SIZE = 10
@@ -283,24 +283,6 @@ async def paced_chat(servers, sockets, rooms, seconds, progress) -> Sample:
     return sample
 
 
-def rate_row(key, label, samples, baselines=None) -> Row:
-    rates = [sample.per_second for sample in samples]
-    cpu = [sample.server_cpu_ms for sample in samples]
-    row = Row(
-        key,
-        label,
-        unit="conn/s",
-        value=median(rates),
-        cpu_ms=median(cpu),
-        failures=failures_text(samples),
-        lost=sum(sample.lost for sample in samples),
-    )
-    if baselines is not None:
-        row.ratio = median(ratios(rates, [sample.per_second for sample in baselines]))
-        row.cpu_ratio = median(ratios(cpu, [sample.server_cpu_ms for sample in baselines]))
-    return row
-
-
 def memory_row(key, label, samples, baselines, target) -> Row:
     def per_socket(sample):
         if sample.extra.get("rss_before") is None:
@@ -318,8 +300,3 @@ def memory_row(key, label, samples, baselines, target) -> Row:
     if baselines is not None:
         row.ratio = median(ratios(map(per_socket, samples), map(per_socket, baselines)))
     return row
-
-
-def failures_text(samples) -> str:
-    failures = sum((sample.failures for sample in samples), Counter())
-    return ", ".join(f"{kind}: {n}" for kind, n in failures.most_common())

@@ -129,13 +129,7 @@ class StartedServer(Server):
         return self
 
     def __exit__(self, *exc_info):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
         self.log.close()
 
     def wait_until_listening(self):
@@ -145,6 +139,17 @@ class StartedServer(Server):
     def output(self) -> str:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")
+
+
+def stop(process, timeout=15.0) -> None:
+    """SIGTERM to a process the benchmark started, then wait (killing it if it hangs)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def wait_until_listening(process, port: int, output, timeout=30.0) -> None:

@@ -66,7 +66,16 @@ from bench import scenarios  # noqa: E402
 from bench.client import Credential, Users  # noqa: E402
 from bench.credentials import MODE_BY_CREDENTIAL_PLACE, credentials_for  # noqa: E402
 from bench.proxy import ProxiedServer  # noqa: E402
-from bench.report import Progress, Row, machine, median, ratios, table  # noqa: E402
+from bench.report import (  # noqa: E402
+    Progress,
+    Row,
+    failures_text,
+    machine,
+    median,
+    rate_row,
+    ratios,
+    table,
+)
 from bench.scale import ScaleBenchmark  # noqa: E402
 from bench.server import Environment, Server, StartedServer, raise_fd_limit  # noqa: E402
 
@@ -296,26 +305,6 @@ class Benchmark:
         ]
 
 
-def rate_row(key, label, samples, baselines=None, target="") -> Row:
-    """Operations per second and server CPU per operation, against the baseline of each round."""
-    rates = [sample.per_second for sample in samples]
-    cpu = [sample.server_cpu_ms for sample in samples]
-    row = Row(
-        key,
-        label,
-        unit="msgs/s" if "fanout." in key else "conn/s",
-        value=median(rates),
-        target=target,
-        cpu_ms=median(cpu),
-        failures=failures_text(samples),
-        lost=sum(sample.lost for sample in samples),
-    )
-    if baselines is not None:
-        row.ratio = median(ratios(rates, [sample.per_second for sample in baselines]))
-        row.cpu_ratio = median(ratios(cpu, [sample.server_cpu_ms for sample in baselines]))
-    return row
-
-
 def memory_row(key, label, samples, baselines=None, target="") -> Row:
     def per_socket(sample):
         if sample.extra["rss_before"] is None:
@@ -334,11 +323,6 @@ def memory_row(key, label, samples, baselines=None, target="") -> Row:
     if baselines is not None and value is not None:
         row.ratio = median(ratios(map(per_socket, samples), map(per_socket, baselines)))
     return row
-
-
-def failures_text(samples) -> str:
-    failures = sum((sample.failures for sample in samples), Counter())
-    return ", ".join(f"{kind}: {n}" for kind, n in failures.most_common())
 
 
 def parse_args(argv=None):
