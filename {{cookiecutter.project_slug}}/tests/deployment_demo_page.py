@@ -9,33 +9,21 @@ page's Origin, and the reconnections of a rolling restart. Without Chromium it s
 with REQUIRE_BROWSER=1 (CI).
 """
 
-import os
 import re
 import shutil
 from pathlib import Path
 
-import pytest
 from django.conf import settings
 from django.template.loader import render_to_string
 from playwright.sync_api import expect, sync_playwright
 
-from tests.test_demo_page import CHROMIUM_ARGS, DemoPage, browser_required
+from tests.test_demo_page import CHROMIUM_ARGS, DemoPage, chromium_executable
 
 AUTH_MODE = "{{ cookiecutter.auth_mode }}"
 
 
-def chromium():
-    executable = os.environ.get("CHROMIUM") or shutil.which("chromium")
-    if not executable or not Path(executable).is_file():
-        message = "needs Chromium: apt-get install chromium, or set CHROMIUM to its path"
-        if browser_required():
-            pytest.fail(f"{message} (REQUIRE_BROWSER is set)")
-        pytest.skip(message)
-    return executable
-
-
 def test_demo_page_chats_through_the_proxy_and_survives_a_rolling_restart(topology):
-    executable = chromium()
+    executable = chromium_executable()
     # A document of the proxy's own: Chromium blocks a page that came from nowhere (a route
     # Playwright fulfils) from opening sockets to a loopback address.
     served = Path(settings.STATIC_ROOT) / "deployment-test"

@@ -51,15 +51,21 @@ def browser_required() -> bool:
     return os.environ.get("REQUIRE_BROWSER", "") not in ("", "0")
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium; skips (or, with REQUIRE_BROWSER=1, fails) when there is none."""
+def chromium_executable() -> str:
+    """Chromium's path; skips (or, with REQUIRE_BROWSER=1, fails) when there is none."""
     executable = os.environ.get("CHROMIUM") or shutil.which("chromium")
     if not executable or not Path(executable).is_file():
         message = "needs Chromium: apt-get install chromium, or set CHROMIUM to its path"
         if browser_required():
             pytest.fail(f"{message} (REQUIRE_BROWSER is set)")
         pytest.skip(message)
+    return executable
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium."""
+    executable = chromium_executable()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
