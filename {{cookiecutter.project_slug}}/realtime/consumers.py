@@ -222,6 +222,10 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
         self.start_session_watch()
         await self.slots.extend(self.scope["user"].pk, self.channel_name, self.deadline())
         await self.send_json({"type": "auth.ok", "expires_at": auth.expires_at})
+        await self.credential_refreshed()
+
+    async def credential_refreshed(self):
+        """After a successful in-band refresh: subclasses check again what the socket may do."""
 
     async def receive_json(self, content):
         raise NotImplementedError
@@ -243,7 +247,8 @@ class ChatConsumer(SessionConsumer):
     handshake (HTTP 403); one who may not send gets an `error` reply. Their answers are
     remembered for at most a second (realtime.recent_answers). A socket closes with 4403
     `not_a_member` when its user is removed from the room (`room.removed`, on the user's group)
-    or when the room's rules change and they no longer admit it (`room.recheck`, on the room's).
+    or when the room's rules change and they no longer admit it (`room.recheck`, on the room's),
+    and at its next in-band refresh if such a broadcast never reached it (Redis was down).
 
     Presence and history (CHAT_PRESENCE, CHAT_HISTORY; realtime.presence, realtime.history):
     every socket admitted to the room is in its presence, and every message gets the room's next
@@ -373,6 +378,12 @@ class ChatConsumer(SessionConsumer):
     async def room_removed(self, event):
         """The user was removed from a room (sent to all of their sockets): leave if it is this."""
         if event["room"] == self.room:
+            await self.close(*NOT_A_MEMBER)
+
+    async def credential_refreshed(self):
+        """A removal or rule change whose broadcast never arrived (Redis was down) ends here at
+        the latest: a socket that keeps refreshing its token is asked again each time."""
+        if not await can_join(self.scope["user"], self.room):
             await self.close(*NOT_A_MEMBER)
 
     async def room_recheck(self, event):

@@ -47,3 +47,17 @@ def revoke_sessions_or_warn(user_pk) -> None:
             user_pk,
             error,
         )
+
+
+def send_or_warn(group: str, event: dict, consequence: str) -> None:
+    """group_send from sync code that must not fail because Redis is down (a room's change, once
+    committed), within CHANNEL_LAYER_TIMEOUT: an outage is logged as one warning that ends with
+    `consequence`, what the sockets do instead."""
+    try:
+        async_to_sync(send_within_deadline)(group, event)
+    except REDIS_UNAVAILABLE as error:
+        logger.warning("Redis unavailable, %s not sent (%s): %s", event["type"], consequence, error)
+
+
+async def send_within_deadline(group: str, event: dict) -> None:
+    await within_deadline(get_channel_layer().group_send(group, event))

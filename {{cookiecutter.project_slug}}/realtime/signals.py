@@ -12,7 +12,9 @@
   deleted): their sockets in that room close with 4403 `not_a_member`, in every process, through
   their user's group. A room becomes private (created so, changed, renamed): every socket in it
   asks realtime.permissions.can_join again, and closes the same way if refused. Any change to
-  rooms or memberships forgets this process's remembered answers about rooms.
+  rooms or memberships forgets this process's remembered answers about rooms. Redis being
+  unreachable then is logged as a warning and never fails the change; each socket it did not
+  reach is asked again at its next in-band refresh (realtime.consumers).
 
 Connected by RealtimeConfig.ready().
 """
@@ -20,8 +22,6 @@ Connected by RealtimeConfig.ready().
 import uuid
 from functools import partial
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.core.signals import setting_changed
 from django.db import transaction
@@ -30,7 +30,7 @@ from django.dispatch import receiver
 
 from realtime.models import Room, room_group
 from realtime.recent_answers import recent_answers
-from realtime.revocation import revoke_sessions_or_warn, user_group
+from realtime.revocation import revoke_sessions_or_warn, send_or_warn, user_group
 
 User = get_user_model()
 
@@ -140,16 +140,20 @@ def leaving_pairs(instance, reverse, pk_set) -> list[tuple[object, str]]:
     return [(pk, instance.name) for pk in members.values_list("pk", flat=True)]
 
 
+# What the sockets do instead when a room's change cannot be sent (realtime.revocation).
+UNTIL_REFRESH = "they are asked again at their next in-band refresh, or close with their token"
+
+
 def remove_from_rooms(pairs) -> None:
-    layer = get_channel_layer()
     for user_pk, room in pairs:
-        async_to_sync(layer.group_send)(user_group(user_pk), {"type": "room.removed", "room": room})
+        event = {"type": "room.removed", "room": room}
+        send_or_warn(user_group(user_pk), event, UNTIL_REFRESH)
 
 
 def recheck_room(room: str) -> None:
     # Every process that hears of this change forgets its remembered answers once.
     event = {"type": "room.recheck", "change": uuid.uuid4().hex}
-    async_to_sync(get_channel_layer().group_send)(room_group(room), event)
+    send_or_warn(room_group(room), event, UNTIL_REFRESH)
 
 
 def forget_answers_on_commit() -> None:

@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib import admin
 from django.db import transaction
+from django.test import override_settings
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from realtime import consumers
 from realtime.models import Room
 from tests.handshakes import assert_refused
+from tests.live_server import free_port
 
 CLOSE_NOT_A_MEMBER = {"type": "websocket.close", "code": 4403, "reason": "not_a_member"}
 
@@ -111,6 +113,37 @@ async def test_a_removed_member_loses_their_sockets_in_that_room_only(
     assert await bob_in_lobby.receive_nothing()
     if removal != "delete the room":  # a deleted room's name is public
         await assert_refused(communicator("/ws/chat/staff/", **await ws_credentials(user)))
+
+
+async def test_a_member_whose_removal_never_reached_the_socket_is_closed_at_its_next_refresh(
+    communicator, ws_credentials, user, access_token
+):
+    room = await private_room("staff", user)
+    in_staff = await open_socket(communicator, ws_credentials, user, "staff")
+    # The membership row goes without a broadcast, as when Redis was down at the removal.
+    await sync_to_async(Room.members.through.objects.filter(room=room, user=user).delete)()
+
+    await in_staff.send_json_to({"type": "auth", "token": access_token(user)})
+
+    assert (await in_staff.receive_json_from())["type"] == "auth.ok"
+    assert await in_staff.receive_output(timeout=1) == CLOSE_NOT_A_MEMBER
+
+
+def test_a_member_removed_while_redis_is_unreachable_is_saved_with_one_warning(user, caplog):
+    room = Room.objects.create(name="staff", private=True)
+    room.members.add(user)
+    unreachable = {
+        "BACKEND": "realtime.layers.BacklogPubSubChannelLayer",
+        "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
+    }
+
+    with override_settings(CHANNEL_LAYERS={"default": unreachable}):
+        room.members.remove(user)
+
+    assert not room.members.exists()
+    warnings = [r for r in caplog.records if r.name == "realtime.revocation"]
+    assert [r.levelname for r in warnings] == ["WARNING"]
+    assert "room.removed not sent" in warnings[0].getMessage()
 
 
 async def test_removing_someone_else_leaves_a_members_socket_open(
