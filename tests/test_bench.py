@@ -19,7 +19,7 @@ from tests.test_generated import UV, project_env, uv_sync
 BENCH = TEMPLATE_DIR / "bench" / "ws_bench.py"
 
 
-def scenarios(mode):
+def scenarios(mode, redis=False):
     return [
         "connect.noauth",
         "connect.auth",
@@ -31,6 +31,13 @@ def scenarios(mode):
         "fanout.chat",
         "memory.noauth",
         "memory.chat",
+        # Presence and history (bench/sync.py)
+        "sync.off",
+        "sync.on",
+        "sync.on_plain",
+        "resume.plain",
+        "resume.missed",
+        *(["memory.history"] if redis else []),
     ]
 
 
@@ -47,7 +54,7 @@ def run_quick_benchmark(project, results_file, **env):
     )
 
 
-def assert_reports_every_scenario(result, results_file, mode):
+def assert_reports_every_scenario(result, results_file, mode, redis=False):
     assert result.returncode == 0, (result.stdout + result.stderr)[-8000:]
     assert "round 2/2" in result.stderr  # the progress display
     assert "lost" in result.stdout.split("---")[0]  # the table's column
@@ -57,13 +64,14 @@ def assert_reports_every_scenario(result, results_file, mode):
     results = json.loads(results_file.read_text())
     assert results["mode"] == mode
     rows = {row["key"]: row for row in results["rows"]}
-    assert list(rows) == scenarios(mode)
+    assert list(rows) == scenarios(mode, redis)
     for row in rows.values():
         assert row["label"] in result.stdout
         # No refused handshake, no error, and no message lost: every scenario that sends counts
         # its losses ("lost" column; memory rows send nothing).
         assert row["failures"] == "", row
         assert row["lost"] == (None if row["key"].startswith("memory") else 0), row
+        # ... and none duplicated (presence and history: "duplicated" would be among failures)
         numbers = [row[name] for name in ("value", "ratio", "cpu_ms", "cpu_ratio")]
         assert row["value"] is not None, row
         assert all(math.isfinite(x) and x > 0 for x in numbers if x is not None), row
@@ -99,4 +107,4 @@ def test_quick_benchmark_on_redis(bake, tmp_path):
     )
 
     assert "Redis (RedisChannelLayer, RedisCache)" in result.stdout, result.stderr[-4000:]
-    assert_reports_every_scenario(result, results_file, "ticket")
+    assert_reports_every_scenario(result, results_file, "ticket", redis=True)
