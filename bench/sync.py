@@ -32,6 +32,8 @@ from bench.client import Credential, open_socket
 from bench.report import Row
 
 BOTH = "presence=1&history=1"
+# How long a resuming socket waits for its history frame, counted as no answer past it.
+ANSWER_SECONDS = 30
 HISTORY_SIZE = 100  # the project's CHAT_HISTORY_SIZE by default; the server runs with defaults
 
 
@@ -152,8 +154,14 @@ class Sync:
             for key, label, baseline, target in specs
             if key in samples
         ]
+        baselines = {key: baseline for key, _, baseline, _ in specs}
         for row in rows:
             row.unit = "sockets/s" if row.key.startswith("resume") else "msgs/s"
+            if baselines[row.key] in samples:  # the spread behind the median CPU ratio
+                cpu = [sample.server_cpu_ms for sample in samples[row.key]]
+                base = [sample.server_cpu_ms for sample in samples[baselines[row.key]]]
+                per_round = [f"{a / b:.2f}" for a, b in zip(cpu, base, strict=True) if a and b]
+                row.unit += f"; CPU ratio by round {', '.join(per_round)}"
         if "memory.history" in samples:
             [sample] = samples["memory.history"]
             points = [key for key in sample.extra if isinstance(key, int)]
@@ -170,6 +178,11 @@ class Sync:
             )
             rows.append(row)
         return rows
+
+
+async def drain(ws) -> None:
+    async for _ in frames(ws):
+        pass
 
 
 async def wait_for_message(ws, text: str) -> None:
@@ -255,6 +268,8 @@ async def resume(server, urls, make_credentials, missed, key, progress) -> scena
     for text in expected:
         await asyncio.gather(*(ws.send(json.dumps({"message": text})) for ws in publishers))
     await asyncio.gather(*(wait_for_message(ws, expected[-1]) for ws in publishers))
+    # The publishers read what comes to them (presence of the reconnects...), as clients do.
+    drains = [asyncio.create_task(drain(ws)) for ws in publishers]
 
     credentials = await make_credentials(count)
     params = {
@@ -262,7 +277,7 @@ async def resume(server, urls, make_credentials, missed, key, progress) -> scena
         for url in rooms
     }
     outcomes, lost, duplicated = Counter(), 0, 0
-    back = asyncio.Event()
+    back, marker_sent = asyncio.Event(), asyncio.Event()
     sockets, arrived = [], 0
 
     def arrive():
@@ -286,22 +301,27 @@ async def resume(server, urls, make_credentials, missed, key, progress) -> scena
         got = []
         if params[url]:
             try:
-                answer = await asyncio.wait_for(anext(frames(ws)), scenarios.QUIET_SECONDS)
+                answer = await asyncio.wait_for(anext(frames(ws)), ANSWER_SECONDS)
             except (TimeoutError, StopAsyncIteration):
-                answer = {"resume": "no answer", "messages": []}
+                answer = {"resume": f"no answer (close code {ws.close_code})", "messages": []}
             outcomes[answer.get("resume")] += 1
             got = [(m["position"], m["message"]) for m in answer.get("messages", [])]
         arrive()
-        # Live frames until the marker: any missed message again is a duplicate.
-        try:
-            async with asyncio.timeout(2 * scenarios.QUIET_SECONDS + 30):
-                async for frame in frames(ws):
-                    if frame.get("message") == "marker":
-                        break
-                    if frame.get("type") == "chat.message":
-                        got.append((frame.get("position"), frame["message"]))
-        except TimeoutError:
-            sample.failures["no marker"] += 1
+        # Live frames until the marker, a live message like any other: not getting it is a
+        # message lost; any missed message again is a duplicate.
+        marker = False
+        with contextlib.suppress(TimeoutError):
+            while True:
+                wait = scenarios.QUIET_SECONDS if marker_sent.is_set() else 3 * ANSWER_SECONDS
+                frame = await asyncio.wait_for(anext(frames(ws), None), wait)
+                if frame is None or frame.get("message") == "marker":
+                    marker = frame is not None
+                    break
+                if frame.get("type") == "chat.message":
+                    got.append((frame.get("position"), frame["message"]))
+        if not marker:
+            lost += 1
+            sample.failures[f"no marker (close code {ws.close_code})"] += 1
         if params[url]:
             wanted = list(enumerate(expected, start=since[url][1] + 1))
             lost += len(set(wanted) - set(got))
@@ -318,11 +338,17 @@ async def resume(server, urls, make_credentials, missed, key, progress) -> scena
             ]
             await asyncio.wait_for(back.wait(), 120)
         await asyncio.gather(*(ws.send(json.dumps({"message": "marker"})) for ws in publishers))
+        marker_sent.set()
         await asyncio.gather(*tasks)
     finally:
         for task in tasks:
             task.cancel()
         await scenarios.close_all([*publishers, *sockets])
+        for task in drains:
+            task.cancel()
+        closed = [ws.close_code for ws in publishers if ws.close_code not in (None, 1000)]
+        if closed:
+            sample.failures[f"publisher closed {closed}"] += len(closed)
     sample.lost = lost
     if duplicated:
         sample.failures["duplicated"] += duplicated
