@@ -65,9 +65,12 @@ class Sync:
     Benchmark (its on server, users, options, samples), `off_server` a server started with
     presence and history off (None: the cost rows are skipped)."""
 
-    def __init__(self, benchmark, off_server, redis_url: str = "", key_prefix: str = ""):
+    def __init__(
+        self, benchmark, off_server, redis_url: str = "", key_prefix: str = "", resume_server=None
+    ):
         self.bench = benchmark
         self.off_server = off_server
+        self.resume_server = resume_server or benchmark.server
         self.redis_url = redis_url
         self.key_prefix = key_prefix
 
@@ -100,13 +103,16 @@ class Sync:
 
     async def resume(self, key: str, round_name: str, number: int) -> scenarios.Sample:
         options = self.bench.options
-        server, count, missed = self.bench.server, options.resume_sockets, options.resume_missed
+        server, count, missed = self.resume_server, options.resume_sockets, options.resume_missed
         rooms = [
             server.ws_url + chat_path(f"bench-resume-{number}-{i}-{secrets.token_hex(4)}")
             for i in range(options.resume_rooms)
         ]
         urls = [rooms[i % len(rooms)] for i in range(count)]
-        make_credentials = self.bench.credentials
+
+        async def make_credentials(n):
+            return await self.bench.credentials(n, server)
+
         progress = self.bench.progress.start(f"{round_name} {key} ({count} sockets)", count)
         return await resume(server, urls, make_credentials, missed, key, progress)
 
