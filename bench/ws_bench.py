@@ -34,6 +34,10 @@ median of the per-round ratios to its baseline:
   channel layer.
 - memory: server RSS per idle open socket, `--memory-sockets` of them, authenticated chat
   sockets against bare echo sockets, each on a freshly started server.
+- presence and history (bench/sync.py; `--sync-only` runs only these): fan-out with them on
+  against a second server with them off; `--resume-sockets` sockets resuming `--resume-missed`
+  missed messages at once, lost and duplicated counted; on Redis, a room's bytes after
+  `--history-messages` messages.
 
 Every message a scenario sent and did not get back is counted in the "lost" column; a run in
 which any scenario lost a message ends with exit status 1 and says which.
@@ -62,7 +66,7 @@ except ImportError as error:
         f"    uv sync && uv run python {Path(__file__).resolve()}"
     )
 
-from bench import scenarios  # noqa: E402
+from bench import scenarios, sync  # noqa: E402
 from bench.client import Credential, Users  # noqa: E402
 from bench.credentials import MODE_BY_CREDENTIAL_PLACE, credentials_for  # noqa: E402
 from bench.proxy import ProxiedServer  # noqa: E402
@@ -93,6 +97,10 @@ FULL = {
     "latency_sockets": 1000,
     "latency_seconds": 10,
     "latency_room": 10,
+    "resume_sockets": 1000,
+    "resume_rooms": 10,
+    "resume_missed": 100,
+    "history_messages": 2000,
 }
 QUICK = {
     "rounds": 2,
@@ -107,6 +115,10 @@ QUICK = {
     "latency_sockets": 40,
     "latency_seconds": 3,
     "latency_room": 4,
+    "resume_sockets": 50,
+    "resume_rooms": 2,
+    "resume_missed": 10,
+    "history_messages": 250,
 }
 # --through-proxy: these scenarios again through nginx, each against the same one direct.
 PROXY_CONNECTS = ["proxy.connect.noauth", "proxy.connect.chat"]
@@ -160,6 +172,7 @@ class Benchmark:
         self.progress = progress
         self.fresh_server = fresh_server  # () -> a context manager giving a just-started server
         self.samples = {}
+        self.sync = None  # bench.sync.Sync: the presence and history scenarios
 
     async def credentials(self, count: int, server=None) -> list[Credential]:
         await self.users.log_in()
@@ -181,6 +194,10 @@ class Benchmark:
             fan_outs += PROXY_FAN_OUTS
         for number in range(self.options.rounds):
             round_name = f"round {number + 1}/{self.options.rounds}"
+            if self.sync:
+                await self.sync.round(number, round_name)
+            if self.options.sync_only:
+                continue
             # A different order each round, so that no route always runs first (or last).
             shift = number % len(connects)
             for key in connects[shift:] + connects[:shift]:
@@ -189,7 +206,9 @@ class Benchmark:
                 self.record(key, await self.burst(key, round_name))
             for key in fan_outs[:: 1 if number % 2 else -1]:
                 self.record(key, await self.fan_out(key, round_name, number))
-        for key in ["memory.noauth", "memory.chat"]:
+        if self.sync:
+            await self.sync.after_rounds()
+        for key in ["memory.noauth", "memory.chat"] * (not self.options.sync_only):
             self.record(key, await self.memory(key))
         self.progress.clear()
         return self.rows()
@@ -302,7 +321,7 @@ class Benchmark:
             )
             for key, label, baseline, target in specs
             if key in self.samples
-        ]
+        ] + (self.sync.rows(self.samples, options, rate_row) if self.sync else [])
 
 
 def memory_row(key, label, samples, baselines=None, target="") -> Row:
@@ -336,6 +355,9 @@ def parse_args(argv=None):
         help="the baked project's directory, default the current one",
     )
     parser.add_argument("--quick", action="store_true", help="small numbers: a few seconds (CI)")
+    parser.add_argument(
+        "--sync-only", action="store_true", help="only the presence and history scenarios"
+    )
     parser.add_argument("--url", help="a server already running bench.asgi:application")
     parser.add_argument("--server-pid", type=int, help="its pid, to read CPU time and RSS")
     for name, default in FULL.items():
@@ -405,8 +427,23 @@ def main(argv=None) -> None:
             server_context, fresh_server = contextlib.nullcontext(server), lambda: server_context
         else:
             server_context, fresh_server = started_server(), started_server
+        # Presence and history off, for the cost of having them on (bench/sync.py).
+        off_env = {**environment.server_env(), "CHAT_PRESENCE": "off", "CHAT_HISTORY": "off"}
+        off_context = (
+            contextlib.nullcontext()
+            if options.url or options.scale
+            else StartedServer(
+                options.project, off_env, options.server_log_level, options.server_log
+            )
+        )
+        # The resume storms on a server of their own: what 1,000 sockets leave behind in a
+        # process (the in-memory layer's channels, expiring entries) stays out of the others.
+        unused = options.url or options.scale
+        resume_context = contextlib.nullcontext() if unused else started_server()
         with contextlib.ExitStack() as stack:
             server = stack.enter_context(server_context)
+            off_server = stack.enter_context(off_context)
+            resumes = stack.enter_context(resume_context)
             proxy = None
             if options.through_proxy:
                 proxy = stack.enter_context(ProxiedServer(options.project, server))
@@ -418,6 +455,10 @@ def main(argv=None) -> None:
                 progress,
                 fresh_server,
                 proxy,
+            )
+            prefix = "" if options.url else environment.redis_key_prefix
+            benchmark.sync = sync.Sync(
+                benchmark, off_server, environment.redis_url, prefix, resumes or server
             )
             if options.scale:
                 benchmark = ScaleBenchmark(
@@ -431,9 +472,12 @@ def main(argv=None) -> None:
             rows = run(benchmark.run())
     print_report(rows, benchmark, options, fd_limit)
     losing = [row for row in rows if row.lost]
-    if losing:
+    duplicating = [row for row in rows if "duplicated" in row.failures]
+    if losing or duplicating:
         for row in losing:
             print(f"FAILED: {row.label} lost {row.lost} messages", file=sys.stderr)
+        for row in duplicating:
+            print(f"FAILED: {row.label} duplicated messages ({row.failures})", file=sys.stderr)
         sys.exit(1)
 
 

@@ -20,7 +20,7 @@ from tests.test_generated import UV, project_env, uv_sync
 BENCH = TEMPLATE_DIR / "bench" / "ws_bench.py"
 
 
-def scenarios(mode):
+def scenarios(mode, redis=False):
     return [
         "connect.noauth",
         "connect.auth",
@@ -32,6 +32,13 @@ def scenarios(mode):
         "fanout.chat",
         "memory.noauth",
         "memory.chat",
+        # Presence and history (bench/sync.py)
+        "sync.off",
+        "sync.on",
+        "sync.on_plain",
+        "resume.plain",
+        "resume.missed",
+        *(["memory.history"] if redis else []),
     ]
 
 
@@ -58,7 +65,7 @@ def run_quick_benchmark(project, results_file, *options, **env):
     )
 
 
-def assert_reports_every_scenario(result, results_file, mode, extra=()):
+def assert_reports_every_scenario(result, results_file, mode, redis=False, extra=()):
     assert result.returncode == 0, (result.stdout + result.stderr)[-8000:]
     assert "round 2/2" in result.stderr  # the progress display
     assert "lost" in result.stdout.split("---")[0]  # the table's column
@@ -68,13 +75,17 @@ def assert_reports_every_scenario(result, results_file, mode, extra=()):
     results = json.loads(results_file.read_text())
     assert results["mode"] == mode
     rows = {row["key"]: row for row in results["rows"]}
-    assert list(rows) == scenarios(mode)[:-2] + list(extra) + scenarios(mode)[-2:]
+    expected = scenarios(mode, redis)
+    # --through-proxy's rows come before the memory rows.
+    at = expected.index("memory.noauth")
+    assert list(rows) == expected[:at] + list(extra) + expected[at:]
     for row in rows.values():
         assert row["label"] in result.stdout
         # No refused handshake, no error, and no message lost: every scenario that sends counts
         # its losses ("lost" column; memory rows send nothing).
         assert row["failures"] == "", row
         assert row["lost"] == (None if row["key"].startswith("memory") else 0), row
+        # ... and none duplicated (presence and history: "duplicated" would be among failures)
         numbers = [row[name] for name in ("value", "ratio", "cpu_ms", "cpu_ratio")]
         assert row["value"] is not None, row
         assert all(math.isfinite(x) and x > 0 for x in numbers if x is not None), row
@@ -114,7 +125,7 @@ def test_quick_benchmark_on_redis(bake, tmp_path):
     )
 
     assert "Redis (Pub/Sub channel layer, RedisCache)" in result.stdout, result.stderr[-4000:]
-    assert_reports_every_scenario(result, results_file, "ticket")
+    assert_reports_every_scenario(result, results_file, "ticket", redis=True)
 
 
 def test_quick_benchmark_through_the_proxy(bake, tmp_path):
@@ -129,6 +140,6 @@ def test_quick_benchmark_through_the_proxy(bake, tmp_path):
     result = run_quick_benchmark(project, results_file, "--through-proxy")
 
     proxied = ["proxy.connect.noauth", "proxy.connect.chat", "proxy.fanout.chat"]
-    assert_reports_every_scenario(result, results_file, "ticket", proxied)
+    assert_reports_every_scenario(result, results_file, "ticket", extra=proxied)
     rows = {row["key"]: row for row in json.loads(results_file.read_text())["rows"]}
     assert all(rows[key]["ratio"] is not None for key in proxied)

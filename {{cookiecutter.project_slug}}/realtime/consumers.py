@@ -24,7 +24,15 @@ from realtime.close_codes import (
 )
 from realtime.credentials import query_params
 from realtime.dispatch import LoopDispatchMixin
-from realtime.history import HISTORY_LOST, HistoryRead, Since, parse_since, resume, room_history
+from realtime.history import (
+    GAP_TOO_OLD,
+    HISTORY_LOST,
+    HistoryRead,
+    Since,
+    parse_since,
+    resume,
+    room_history,
+)
 from realtime.limits import ALLOWED, CLOSE, MessageRate, connection_slots
 from realtime.models import presence_group, room_group
 from realtime.permissions import can_join, can_send
@@ -262,7 +270,9 @@ class ChatConsumer(SessionConsumer):
     Exactly once: the socket joins the room's group before it reads the history, so a message is
     in the read, or arrives live afterwards, or both; it then delivers live messages only past
     the last position it sent. A live message past the next position (messages of concurrent
-    publishers may arrive out of order) first brings the ones between from the history.
+    publishers may arrive out of order) first brings the ones between from the history; when
+    the history no longer holds them all (trimmed, or lost), the socket gets none of them and a
+    `history` frame with `gap_too_old` instead, as on resume, before the live message.
     """
 
     subprotocol = "chat.v1"
@@ -360,13 +370,20 @@ class ChatConsumer(SessionConsumer):
         self.position = position
 
     async def catch_up(self, before: int):
-        """Send the kept messages between the last position sent and `before`."""
+        """Send the kept messages between the last position sent and `before`; when the history
+        no longer holds every one of them (trimmed by CHAT_HISTORY_SIZE or CHAT_HISTORY_TTL, or
+        lost), send none and say so, as resume does: a `history` frame, `gap_too_old`, at
+        position `before - 1`. A message is never skipped without a word."""
         read = await room_history().read(self.room, after=self.position)
-        if read.epoch != self.epoch:
+        missed = [(position, payload) for position, payload in read.entries if position < before]
+        if read.epoch != self.epoch or [position for position, _ in missed] != list(
+            range(self.position + 1, before)
+        ):
+            self.position = before - 1
+            gap = HistoryRead(self.epoch, self.position, [])
+            await self.send(text_data=history_frame(self.room, GAP_TOO_OLD, gap))
             return
-        for position, payload in read.entries:
-            if position >= before:
-                break
+        for position, payload in missed:
             await self.send(text_data=chat_frame(payload, read.epoch, position))
             self.position = position
 

@@ -228,6 +228,41 @@ async def test_live_messages_out_of_order_are_delivered_once_in_order(
     assert await alice.receive_nothing()
 
 
+@pytest.mark.parametrize("trimmed_by", ["size", "age"])
+async def test_a_live_gap_the_history_cannot_fill_is_told_plainly(
+    communicator, ws_credentials, user, monkeypatch, trimmed_by
+):
+    """A live message that skips positions brings the ones between from the history; when the
+    history no longer holds them (trimmed by size or by age), the socket is told `gap_too_old`
+    at the position before the live message, as on resume, and is never sent a partial run."""
+    room = f"live-gap-{trimmed_by}"
+    alice = await open_socket(communicator, ws_credentials, user, room, "history=1")
+    epoch = (await alice.receive_json_from())["epoch"]
+    clock = FakeClock()
+    store = history.room_history()
+    monkeypatch.setattr(store, "clock", clock)
+    frames = []
+    with override_settings(CHAT_HISTORY_SIZE=3, CHAT_HISTORY_TTL=60):
+        for n in range(1, 6):  # published, but none reached this socket live
+            event = {"type": "chat.message", "room": room, "user": "x", "message": f"m{n}"}
+            position = (await store.append(room, json.dumps(event)))[1]
+            frames.append({**event, "epoch": epoch, "position": position})
+            if trimmed_by == "age" and n == 4:
+                clock.now += 61  # 1 to 4 are too old once 5 is published
+        assert [f["position"] for f in frames] == [1, 2, 3, 4, 5]
+        kept = await store.read(room, after=0)
+        assert [p for p, _ in kept.entries] == ([3, 4, 5] if trimmed_by == "size" else [5])
+        await get_channel_layer().group_send(room_group(room), frames[4])
+
+        told = await alice.receive_json_from()
+        assert (told["type"], told["resume"], told["epoch"]) == ("history", GAP_TOO_OLD, epoch)
+        assert (told["position"], told["messages"]) == (4, [])
+        assert await alice.receive_json_from() == frames[4]
+        # The positions it was told are gone do not come later either.
+        await get_channel_layer().group_send(room_group(room), frames[3])
+        assert await alice.receive_nothing()
+
+
 async def test_an_epoch_change_while_open_is_told_and_positions_restart(
     communicator, ws_credentials, user
 ):

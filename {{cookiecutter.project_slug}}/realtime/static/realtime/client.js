@@ -14,7 +14,9 @@
  * - Resumes: it keeps the last position it received in each room (with the room's epoch), and
  *   every socket asks for what came after it (`?epoch=&position=`, or `?history=1` the first
  *   time), so that messages sent while it was away arrive once each, in order, before live ones.
- *   When the server no longer has them ("gap_too_old", "history_lost"), the "history" event says so.
+ *   When the server no longer has them ("gap_too_old", "history_lost"), the "history" event says so;
+ *   also while the socket is open, when live messages skipped positions the server can no
+ *   longer fill ("gap_too_old": the next message follows them, none of the missing ones).
  * - Presence: every socket asks for the room's members (`?presence=1`); the "presence" event
  *   carries them, one entry per user with one meta per open socket of theirs.
  * - Reconnects by itself with exponential backoff and jitter, and stops when a close means that
@@ -27,8 +29,9 @@
  * - "close": {code, reason, opened}; `opened` is false when the socket never opened.
  * - "tokens": {expiresAt, refreshed}; expiresAt in milliseconds on this machine's clock.
  * - "auth": the server's answer to an in-band token refresh (`{"type": "auth.ok", ...}`).
- * - "history": {resume, missed}: what the server said on (re)joining; resume is "fresh", "ok",
- *   "gap_too_old" or "history_lost", missed how many messages it sent (as "message" events).
+ * - "history": {resume, missed}: what the server said on (re)joining, or later on a gap it could
+ *   not fill or a history lost; resume is "fresh", "ok", "gap_too_old" or "history_lost", missed
+ *   how many messages it sent (as "message" events).
  * - "presence": {members, joined, left}: who is in the room (user -> {metas}), and the users who
  *   just came (their first socket) or went (their last).
  *
@@ -578,7 +581,8 @@ export class RealtimeClient extends EventTarget {
   }
 
   /**
-   * The server's answer on joining: where the room is, and the missed messages.
+   * The server's answer on joining (where the room is, and the missed messages), or while open
+   * on a gap it could not fill or a history lost: the same shape, handled the same way.
    * @param {{room: string, epoch: string, position: number, resume: ResumeOutcome,
    *   messages: ChatFrame[]}} frame
    */

@@ -61,9 +61,10 @@ client.addEventListener("message", ({ detail: frame }) => {
   }
 });
 
-// On every (re)join: what the server kept for this page while it was away.
+// On every (re)join: what the server kept for this page while it was away; and while the page
+// is open, a gap in the live messages that the server could no longer fill (gap_too_old).
 const LOST = {
-  gap_too_old: "some messages sent while you were away are no longer kept: reload for the rest",
+  gap_too_old: "some messages are missing here and no longer kept: reload for the rest",
   history_lost: "the server lost its history: messages sent while you were away may be missing",
 };
 client.on("history", ({ detail }) => {
