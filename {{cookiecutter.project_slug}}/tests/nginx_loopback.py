@@ -26,8 +26,8 @@ def nginx_config(workdir, listen_port, upstream_ports, static_root, source=None)
         (r"include mime.types;", f"include {NGINX_MIME_TYPES};"),
         (r"listen 80;", f"listen 127.0.0.1:{listen_port};"),
         (
-            r"server app:8000;",
-            " ".join(f"server 127.0.0.1:{port};" for port in upstream_ports),
+            r"server app:8000 max_fails=0;",
+            " ".join(f"server 127.0.0.1:{port} max_fails=0;" for port in upstream_ports),
         ),
         (r"access_log /var/log/nginx/access.log", f"access_log {workdir}/access.log"),
         (r"pid /tmp/nginx.pid;", f"pid {workdir}/nginx.pid;"),
