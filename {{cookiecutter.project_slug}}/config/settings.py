@@ -141,7 +141,7 @@ CHANNEL_LAYER_CAPACITY = env.int("CHANNEL_LAYER_CAPACITY", default=10_000)
 CHANNEL_GROUP_EXPIRY = env.int("CHANNEL_GROUP_EXPIRY", default=86400)
 # The channel layer's Redis servers (README: "Beyond one Redis"): each group and channel lives on
 # one of them, chosen by a hash of its name; every process must list the same servers in the same
-# order. The cache (tickets, throttles, connection limits) stays on REDIS_URL.
+# order. The cache (tickets, throttles, connection limits, presence, history) stays on REDIS_URL.
 CHANNEL_REDIS_URLS = env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL] if REDIS_URL else [])
 if CHANNEL_REDIS_URLS and not REDIS_URL:
     raise ImproperlyConfigured("CHANNEL_REDIS_URLS needs REDIS_URL (the cache) set as well")
