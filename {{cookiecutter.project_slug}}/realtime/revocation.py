@@ -31,32 +31,29 @@ def user_group(user_pk) -> str:
 async def revoke_sessions(user_pk, session_id: str | None = None) -> None:
     """Close every live socket of this user (only those of `session_id`, if given), in every
     process that shares the channel layer."""
-    event = {"type": "session.revoke", "session": session_id}
-    await within_deadline(get_channel_layer().group_send(user_group(user_pk), event))
+    await send_within_deadline(user_group(user_pk), revoke_event(session_id))
 
 
 def revoke_sessions_or_warn(user_pk) -> None:
     """revoke_sessions from sync code that must not fail because Redis is down (a model save):
     the outage is logged as one warning, and the sockets close when their access tokens expire."""
-    try:
-        async_to_sync(revoke_sessions)(user_pk)
-    except REDIS_UNAVAILABLE as error:
-        logger.warning(
-            "Redis unavailable, could not close the live sockets of user %s now (they close when "
-            "their access tokens expire): %s",
-            user_pk,
-            error,
-        )
+    consequence = "they close when their access tokens expire"
+    send_or_warn(user_group(user_pk), revoke_event(None), consequence)
+
+
+def revoke_event(session_id: str | None) -> dict:
+    return {"type": "session.revoke", "session": session_id}
 
 
 def send_or_warn(group: str, event: dict, consequence: str) -> None:
-    """group_send from sync code that must not fail because Redis is down (a room's change, once
+    """group_send from sync code that must not fail because Redis is down (a change, once
     committed), within CHANNEL_LAYER_TIMEOUT: an outage is logged as one warning that ends with
     `consequence`, what the sockets do instead."""
     try:
         async_to_sync(send_within_deadline)(group, event)
     except REDIS_UNAVAILABLE as error:
-        logger.warning("Redis unavailable, %s not sent (%s): %s", event["type"], consequence, error)
+        message = "Redis unavailable, %s to %s not sent (%s): %s"
+        logger.warning(message, event["type"], group, consequence, error)
 
 
 async def send_within_deadline(group: str, event: dict) -> None:

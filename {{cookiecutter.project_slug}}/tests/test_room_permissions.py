@@ -143,7 +143,7 @@ def test_a_member_removed_while_redis_is_unreachable_is_saved_with_one_warning(u
     assert not room.members.exists()
     warnings = [r for r in caplog.records if r.name == "realtime.revocation"]
     assert [r.levelname for r in warnings] == ["WARNING"]
-    assert "room.removed not sent" in warnings[0].getMessage()
+    assert f"room.removed to user.{user.pk} not sent" in warnings[0].getMessage()
 
 
 async def test_removing_someone_else_leaves_a_members_socket_open(
