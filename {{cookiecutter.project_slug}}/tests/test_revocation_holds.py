@@ -19,14 +19,13 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
-from websockets.exceptions import InvalidStatus
 
 from realtime import signals
 from realtime.consumers import SessionConsumer
 from realtime.recent_answers import recent_answers
 from realtime.sign_ins import SESSION_CLAIM
 from tests.credentials import live_ws_credentials_with, ws_credentials_for
-from tests.handshakes import assert_refused
+from tests.handshakes import admitted, assert_refused
 from tests.live_server import USERS, free_port
 from tests.users import PASSWORD
 from users.models import Session
@@ -344,12 +343,7 @@ async def accepted(server, access) -> bool:
         credentials = await asyncio.to_thread(live_ws_credentials_with, server, access)
     except AssertionError:  # the ticket endpoint refused the token
         return False
-    try:
-        async with server.websocket(**credentials):
-            return True
-    except InvalidStatus as refused:
-        assert refused.response.status_code == 403
-        return False
+    return await admitted(server, credentials)
 
 
 async def test_a_logout_on_one_process_is_refused_on_another_within_a_second(server_process):
