@@ -9,7 +9,10 @@ baseline differs from the project's route by what is measured and nothing else:
 - `/bench/auth-echo/`: the same consumer behind the project's own auth middleware (the handshake
   cost of the baked auth mode, and nothing else);
 - `/bench/chat/<room>/`: a bare Channels chat room, with no authentication and no sessions, doing
-  the same group_send through the same channel layer as realtime.consumers.ChatConsumer.
+  the same group_send through the same channel layer as realtime.consumers.ChatConsumer;
+- `/bench/chat-without-limits/<room>/`: the project's own WebSocket stack and ChatConsumer, with
+  the per-user connection slots and the per-socket frame rate (realtime.limits) switched off: the
+  project's chat route minus what its limits cost.
 """
 
 import copy
@@ -20,6 +23,9 @@ from django.urls import re_path
 
 from config.asgi import application as project_application
 from realtime.authentication import AuthMiddleware
+from realtime.consumers import ChatConsumer
+from realtime.limits import ALLOWED
+from realtime.models import ROOM_NAME_PATTERN
 from realtime.origins import OriginPolicyMiddleware
 
 project_websocket = project_application.application_mapping["websocket"]
@@ -67,6 +73,53 @@ class BareChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event)
 
 
+class NoLimits:
+    """Connection slots that admit every socket, and a frame rate that allows every frame."""
+
+    async def acquire(self, user_pk, channel, deadline):
+        return True
+
+    async def extend(self, user_pk, channel, deadline):
+        pass
+
+    async def release(self, user_pk, channel):
+        pass
+
+    def take(self):
+        return ALLOWED
+
+
+NO_LIMITS = NoLimits()
+
+
+class ChatWithoutLimitsConsumer(ChatConsumer):
+    def message_limit(self):
+        return NO_LIMITS
+
+    def connection_limit(self):
+        return NO_LIMITS
+
+
+def served_router(app=project_websocket) -> URLRouter:
+    """The URLRouter at the bottom of the project's WebSocket stack (config.asgi)."""
+    while not isinstance(app, URLRouter):
+        app = getattr(app, "application", None) or getattr(app, "inner", None)
+        if app is None:
+            raise LookupError("no URLRouter in config.asgi's WebSocket stack")
+    return app
+
+
+# Served by the project's own stack (metrics, TLS, origin and auth checks), ahead of its routes.
+WITHOUT_LIMITS_PREFIX = "/bench/chat-without-limits/"
+served_router().routes.insert(
+    0,
+    re_path(
+        rf"^{WITHOUT_LIMITS_PREFIX[1:]}(?P<room>{ROOM_NAME_PATTERN})/$",
+        ChatWithoutLimitsConsumer.as_asgi(),
+    ),
+)
+
+
 def served_auth_middleware() -> AuthMiddleware:
     """The auth middleware object the project serves, found by walking its WebSocket stack: it is
     whichever mode was baked, configured exactly as config/asgi.py configures it."""
@@ -100,7 +153,9 @@ bench_websocket = URLRouter(
 
 async def websocket(scope, receive, send):
     """`/bench/...` to the baselines above, everything else to the project's WebSocket stack."""
-    app = bench_websocket if scope["path"].startswith("/bench/") else project_websocket
+    path = scope["path"]
+    on_bench = path.startswith("/bench/") and not path.startswith(WITHOUT_LIMITS_PREFIX)
+    app = bench_websocket if on_bench else project_websocket
     return await app(scope, receive, send)
 
 

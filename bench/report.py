@@ -120,7 +120,7 @@ def rate_row(key, label, samples, baselines=None, target="") -> Row:
     row = Row(
         key,
         label,
-        unit="msgs/s" if "fanout." in key else "conn/s",
+        unit="msgs/s" if "fanout" in key else "conn/s",
         value=median(rates),
         target=target,
         cpu_ms=median(cpu),

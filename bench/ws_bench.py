@@ -135,6 +135,7 @@ def proxy_rows(fan: str) -> list[tuple[str, str, str, str]]:
 
 
 ROOMS = 50  # the chat route's sockets are spread over this many rooms
+LIMITS = ">= 0.95x"  # what realtime.limits may cost, on the handshake and on fan-out
 ECHO = "/bench/echo/"
 AUTH_ECHO = "/bench/auth-echo/"
 
@@ -149,6 +150,11 @@ def chat_path(room: str) -> str:
 
 def bare_chat_path(room: str) -> str:
     return f"/bench/chat/{room}/"
+
+
+def without_limits_path(room: str) -> str:
+    """The project's chat route with its limits off (bench/asgi.py)."""
+    return f"/bench/chat-without-limits/{room}/"
 
 
 class Benchmark:
@@ -185,10 +191,10 @@ class Benchmark:
 
     async def run(self) -> list[Row]:
         await self.users.log_in()
-        connects = ["connect.noauth", "connect.auth", "connect.chat"]
+        connects = ["connect.noauth", "connect.auth", "connect.chat", "connect.nolimits"]
         if self.auth_mode == "ticket":
             connects.append("ticket_flow")
-        fan_outs = ["fanout.bare", "fanout.chat"]
+        fan_outs = ["fanout.bare", "fanout.chat", "fanout.nolimits"]
         if self.proxy:
             connects += PROXY_CONNECTS
             fan_outs += PROXY_FAN_OUTS
@@ -233,7 +239,8 @@ class Benchmark:
         elif key == "connect.auth":
             urls, credentials = [base + AUTH_ECHO] * count, await self.credentials(count)
         else:
-            urls = [base + chat_path(f"bench-{i % ROOMS}") for i in range(count)]
+            route = without_limits_path if key == "connect.nolimits" else chat_path
+            urls = [base + route(f"bench-{i % ROOMS}") for i in range(count)]
             credentials = await self.credentials(count)
         progress = self.progress.start(phase, count)
         return await scenarios.connect_echo_close(server, urls, credentials, concurrency, progress)
@@ -257,7 +264,8 @@ class Benchmark:
             urls = [server.ws_url + bare_chat_path(room)] * count
             make_credentials = no_credentials
         else:
-            urls = [server.ws_url + chat_path(room)] * count
+            route = without_limits_path if key == "fanout.nolimits" else chat_path
+            urls = [server.ws_url + route(room)] * count
             make_credentials = self.credentials
         progress = self.progress.start(f"{round_name} {key}", messages)
         return await scenarios.fan_out(server, urls, make_credentials, messages, progress)
@@ -301,6 +309,8 @@ class Benchmark:
                 "connect.noauth",
                 "",
             ),
+            ("connect.nolimits", "connect+echo+close: chat, limits off", "connect.noauth", ""),
+            ("limits.connect", "limits' cost: chat route / limits off", "connect.nolimits", LIMITS),
             (
                 "ticket_flow",
                 "full ticket flow: POST + connect+echo+close",
@@ -311,16 +321,23 @@ class Benchmark:
             ("burst.chat", f"{burst}: chat route", "burst.noauth", "0 errors"),
             ("fanout.bare", f"{fan}: bare Channels consumer", None, ""),
             ("fanout.chat", f"{fan}: ChatConsumer", "fanout.bare", ">= 0.95x"),
+            ("fanout.nolimits", f"{fan}: ChatConsumer, limits off", "fanout.bare", ""),
+            ("limits.fanout", "limits' cost: fan-out / limits off", "fanout.nolimits", LIMITS),
             *proxy_rows(fan),
             ("memory.noauth", "memory per idle socket: no auth echo", None, ""),
             ("memory.chat", "memory per idle socket: authenticated chat", "memory.noauth", ""),
         ]
+        # The limits' rows: the chat route's own samples, against those with the limits off.
+        samples = {**self.samples}
+        for key, measured in (("limits.connect", "connect.chat"), ("limits.fanout", "fanout.chat")):
+            if measured in samples:
+                samples[key] = samples[measured]
         return [
             (memory_row if key.startswith("memory") else rate_row)(
-                key, label, self.samples[key], self.samples.get(baseline), target
+                key, label, samples[key], samples.get(baseline), target
             )
             for key, label, baseline, target in specs
-            if key in self.samples
+            if key in samples
         ] + (self.sync.rows(self.samples, options, rate_row) if self.sync else [])
 
 

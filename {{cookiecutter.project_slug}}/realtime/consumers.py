@@ -107,9 +107,9 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
     async def websocket_connect(self, message):
         self.joined_groups = set()
         self.expires_at = self.scope.get("auth_expires_at")
-        self.message_rate = MessageRate.from_settings()
+        self.message_rate = self.message_limit()
         self.max_frame_bytes = settings.WS_MAX_FRAME_BYTES
-        self.slots = connection_slots()
+        self.slots = self.connection_limit()
         if not await self.slots.acquire(self.scope["user"].pk, self.channel_name, self.deadline()):
             # Accepted, then closed: a refused handshake would not tell the client why.
             await self.accept(self.offered_subprotocol())
@@ -129,6 +129,14 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
         for group in getattr(self, "joined_groups", ()):
             await self.channel_layer.group_discard(group, self.channel_name)
         await super().websocket_disconnect(message)
+
+    def message_limit(self) -> MessageRate:
+        """This socket's frame rate: `take()` per frame says ALLOWED, REFUSED or CLOSE."""
+        return MessageRate.from_settings()
+
+    def connection_limit(self):
+        """Where this socket holds one of its user's WS_MAX_CONNECTIONS_PER_USER slots."""
+        return connection_slots()
 
     def offered_subprotocol(self):
         """This consumer's subprotocol if the client offered it, else None.
