@@ -33,12 +33,13 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
-    "daphne",  # makes runserver serve ASGI, WebSockets included
     "realtime.admin_site.ThrottledAdminConfig",  # django.contrib.admin, login throttled
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: its runserver (daphne's, serving ASGI and WebSockets) is manage.py's.
+    "realtime",
     "django.contrib.staticfiles",
     "corsheaders",  # CORS headers for a frontend on another origin (CORS_ALLOWED_ORIGINS)
     "rest_framework",
@@ -46,7 +47,6 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",  # POST /api/logout/
     "drf_spectacular",  # the OpenAPI schema of the JSON API (realtime/api_schema.py)
     "users",
-    "realtime",
 ]
 
 MIDDLEWARE = [
