@@ -24,14 +24,32 @@ from tests.redis_isolation import delete_keys, new_prefix, prefixed_settings
 from tests.required_services import skip_or_fail
 from tests.throwaway_redis import REDIS_SERVER, ThrowawayRedis
 from tests.users import PASSWORD
+{%- if cookiecutter.demo_page %}
+
+# The demo page's browser, development server and open_demo (tests/demo_page.py).
+pytest_plugins = ["tests.demo_page"]
+{%- endif %}
 
 
 def pytest_collection_modifyitems(items):
-    """Each module's tests run on one pytest-xdist worker (--dist loadgroup), so that the servers
-    a module shares start once; a test marked with an xdist_group of its own may run elsewhere."""
+    """Modules that wait longest first: those with a `slow` test, then those that start servers,
+    then the rest, each in its own order. pytest-xdist hands modules to its workers in this order
+    (--dist loadfile): the long ones start at once, and the quick ones fill in at the end."""
+
+    def modules_with(marker):
+        return {item.module for item in items if item.get_closest_marker(marker)}
+
+    slow, serving = modules_with("slow"), modules_with("server")
+    first_seen = {}
     for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+        first_seen.setdefault(item.module, len(first_seen))
+    items.sort(
+        key=lambda item: (
+            item.module not in slow,
+            item.module not in serving,
+            first_seen[item.module],  # a module's tests together, so its fixtures start once
+        )
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from playwright.sync_api import expect, sync_playwright
 
-from tests.test_demo_page import CHROMIUM_ARGS, DemoPage, chromium_executable
+from tests.demo_page import CHROMIUM_ARGS, DemoPage, chromium_executable
 
 AUTH_MODE = "{{ cookiecutter.auth_mode }}"
 

@@ -3,19 +3,15 @@
 Two users sign in on two pages and chat both ways; then the server restarts, which closes every
 socket with 1012, and both pages reconnect by themselves. A restart is the honest way to have the
 server close a socket here: it is what every deploy does, it needs no test-only endpoint in the
-project, and it works on the embedded defaults as on Redis. The close codes that mean something
-else (4401, 4403, 4429, 1013) are played by Playwright's WebSocket routing: the page's socket goes
-through to the real server, and the route closes it with the code under test.
+project, and it works on the embedded defaults as on Redis.
 
-Playwright drives the system's Chromium (Debian: `apt-get install chromium`; the CHROMIUM variable
-names another binary): Playwright's own browser download is not needed. Without Chromium these
-tests skip, or fail with REQUIRE_BROWSER=1 (CI).
+Chromium, the shared development server and DemoPage come from tests.demo_page; what the client
+does on each close code is in test_client_close_codes.py.
 """
 
 import json
 import os
 import re
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -23,121 +19,16 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.credentials import live_ws_credentials_for
-from tests.live_server import LiveServer
-from tests.users import USERS
+from tests.demo_page import SOCKETS, DemoPage
 
 pytestmark = pytest.mark.server
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-SOCKETS = re.compile(r"/ws/chat/")
-# What client.js waits at least after 4429 or 1013 (DEFAULTS.slowDownMs).
-SLOW_DOWN_SECONDS = 5
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# Bounds for `expect` to see the page get there: pytest-xdist runs other tests beside the browser,
-# and a sign-in and connect on a busy machine can take longer than Playwright's default 5 s.
-expect.set_options(timeout=20_000)
-
-
-def browser_required() -> bool:
-    return os.environ.get("REQUIRE_BROWSER", "") not in ("", "0")
-
-
-def chromium_executable() -> str:
-    """Chromium's path; skips (or, with REQUIRE_BROWSER=1, fails) when there is none."""
-    executable = os.environ.get("CHROMIUM") or shutil.which("chromium")
-    if not executable or not Path(executable).is_file():
-        message = "needs Chromium: apt-get install chromium, or set CHROMIUM to its path"
-        if browser_required():
-            pytest.fail(f"{message} (REQUIRE_BROWSER is set)")
-        pytest.skip(message)
-    return executable
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium."""
-    executable = chromium_executable()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def demo_server(tmp_path_factory, template_db, isolated_redis_keys):
-    """uvicorn with DEBUG on (the demo page is a development tool), shared by this module."""
-    workdir = tmp_path_factory.mktemp("demo-server")
-    with LiveServer(workdir, template_db, isolated_redis_keys, DJANGO_DEBUG="on") as server:
-        yield server
-
-
-class DemoPage:
-    """One browser tab on the demo page, used the way a person would use it."""
-
-    def __init__(self, page, url):
-        self.page = page
-        self.errors = []  # uncaught exceptions and unhandled rejections in the page
-        page.on("pageerror", lambda error: self.errors.append(error))
-        page.goto(url)
-        self.state = page.locator("#state")
-        self.closes = page.locator("#closes li")
-        self.messages = page.locator("#messages")
-        self.online = page.locator("#online li")
-
-    def sign_in(self, username):
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill(USERS[username])
-        self.page.get_by_role("button", name="Sign in").click()
-
-    def join(self, room):
-        self.page.get_by_label("Room").fill(room)
-        self.page.get_by_role("button", name="Join").click()
-
-    def say(self, text):
-        self.page.get_by_label("Message").fill(text)
-        self.page.get_by_role("button", name="Send").click()
-
-    def storage(self):
-        return self.page.evaluate(
-            "() => [JSON.stringify(localStorage), JSON.stringify(sessionStorage), document.cookie]"
-        )
-
-
-@pytest.fixture
-def open_demo(browser, demo_server):
-    """`open_demo(route=None)` -> a DemoPage in a fresh browser context (a user of its own).
-
-    `route(websocket_route)`, when given, handles the page's chat sockets (Playwright's
-    WebSocketRoute); it must connect them to the server itself. `init_script` runs in the page
-    before its own scripts.
-    """
-    contexts = []
-
-    def open_page(route=None, init_script=None):
-        context = browser.new_context(viewport={"width": 1100, "height": 640})
-        contexts.append(context)
-        page = context.new_page()
-        if route is not None:
-            page.route_web_socket(SOCKETS, route)
-        if init_script is not None:
-            page.add_init_script(init_script)
-        return DemoPage(page, f"{demo_server.http_url}/")
-
-    yield open_page
-    for context in contexts:
-        context.close()
 
 
 def test_two_users_chat_and_reconnect_by_themselves_after_the_server_restarts(
@@ -333,55 +224,6 @@ def test_client_stops_after_two_refused_handshakes_in_a_row(demo_server, open_de
     alice.page.wait_for_timeout(2_000)
     assert refused_handshakes(demo_server, "/ws/chat/no%20such%20room/") == 2  # and no more
     expect(alice.closes.filter(has_text="1006")).to_have_count(2)
-    assert alice.errors == []
-
-
-@pytest.mark.parametrize(
-    ("code", "reason", "then"),
-    [
-        (4403, "auth_failed", "stopped"),
-        (4401, "logged_out", "signed-out"),
-        (4401, "token_expired", "open"),
-        # The client waits out SLOW_DOWN_SECONDS of real time before it tries again.
-        pytest.param(4429, "", "open", marks=pytest.mark.slow),
-        pytest.param(1013, "", "open", marks=pytest.mark.slow),
-        (1012, "", "open"),
-    ],
-)
-@pytest.mark.xdist_group("demo_page_close_codes")  # beside the rest of the module: it waits most
-def test_client_acts_on_the_close_code(open_demo, code, reason, then):
-    sockets = []  # (when the page opened it, its route)
-
-    def pass_through(websocket):
-        sockets.append((time.monotonic(), websocket))
-        websocket.connect_to_server()
-
-    alice = open_demo(route=pass_through)
-    requested = []
-    alice.page.on("request", lambda request: requested.append(request.url))
-    alice.sign_in("alice")
-    expect(alice.state).to_have_text("open")
-
-    closed_at = time.monotonic()
-    sockets[0][1].close(code=code, reason=reason)
-    expect(alice.closes.first).to_contain_text(str(code))
-    expect(alice.state).to_have_text(then, timeout=SLOW_DOWN_SECONDS * 1000 + 5_000)
-
-    if then == "open":
-        assert len(sockets) == 2
-        reconnected_after = sockets[1][0] - closed_at
-        if code in (4429, 1013):
-            assert reconnected_after >= SLOW_DOWN_SECONDS
-        if reason == "token_expired":
-            # A fresh access token first, then the new credential.
-            assert sum(url.endswith("/api/token/refresh/") for url in requested) == 1
-        alice.say("still here")
-        expect(alice.messages).to_contain_text("alice: still here")
-    else:
-        alice.page.wait_for_timeout(2_000)
-        assert len(sockets) == 1  # it did not try again
-    if then == "signed-out":
-        expect(alice.page.get_by_role("button", name="Sign in")).to_be_visible()
     assert alice.errors == []
 
 
