@@ -65,4 +65,5 @@ class AuthMiddleware(BaseMiddleware):
             "auth_expires_at": auth.expires_at,
             "auth_session": auth.session_id,
         }
-        return await super().__call__(scope, receive, send)
+        # A copy already: not BaseMiddleware.__call__, which would copy it again.
+        return await self.inner(scope, receive, send)

@@ -35,6 +35,9 @@ NO_EXPIRY_SECONDS = 3600
 class MessageRate:
     """One socket's token bucket: `take()` for each frame says ALLOWED, REFUSED or CLOSE."""
 
+    # One per socket: slotted.
+    __slots__ = ("burst", "clock", "rate", "refused_in_a_row", "tokens", "updated")
+
     def __init__(self, rate: float, burst: int, clock=time.monotonic):
         self.rate = rate
         self.burst = burst

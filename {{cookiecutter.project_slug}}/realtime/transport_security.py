@@ -12,6 +12,7 @@ Paths matching SECURE_REDIRECT_EXEMPT are exempt, as they are from the HTTPS red
 
 import re
 
+from asgiref.sync import markcoroutinefunction
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 
@@ -25,10 +26,12 @@ class SecureWebSocketMiddleware:
     def __init__(self, application):
         self.application = application
 
-    async def __call__(self, scope, receive, send):
+    @markcoroutinefunction
+    def __call__(self, scope, receive, send):
+        # Not a coroutine: it returns the app's, so that an open socket holds no frame of this.
         if settings.SECURE_SSL_REDIRECT and not is_secure(scope) and not is_exempt(scope):
-            return await WebsocketDenier()(scope, receive, send)
-        return await self.application(scope, receive, send)
+            return WebsocketDenier()(scope, receive, send)
+        return self.application(scope, receive, send)
 
 
 def is_secure(scope) -> bool:

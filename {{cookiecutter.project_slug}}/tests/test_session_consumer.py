@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 from websockets.exceptions import ConnectionClosed
 
+from realtime.consumers import SessionConsumer
 from tests.credentials import live_ws_credentials_with, ws_credentials_for
 from tests.users import PASSWORD
 
@@ -24,10 +25,6 @@ async def open_socket(communicator, ws_credentials, user, lifetime=None, room="l
     connected, _ = await comm.connect()
     assert connected
     return comm
-
-
-def session_watches():
-    return [task for task in asyncio.all_tasks() if task.get_name().startswith("session-watch")]
 
 
 @sync_to_async
@@ -73,14 +70,18 @@ async def test_expiry_waits_for_the_leeway(communicator, ws_credentials, user, s
     assert await comm.receive_output(timeout=4) == CLOSE_TOKEN_EXPIRED
 
 
-async def test_the_timer_is_cancelled_on_disconnect(communicator, ws_credentials, user):
-    comm = await open_socket(communicator, ws_credentials, user)
-    assert len(session_watches()) == 1
+async def test_the_timer_is_cancelled_on_disconnect(
+    communicator, ws_credentials, user, monkeypatch
+):
+    fired = asyncio.Event()
+    monkeypatch.setattr(SessionConsumer, "session_deadline", lambda consumer, step: fired.set())
+    comm = await open_socket(communicator, ws_credentials, user, lifetime=timedelta(seconds=2))
 
     await comm.disconnect()
-    await asyncio.sleep(0)
 
-    assert session_watches() == []
+    # The token expires within 2 s: a timer left behind fires by then.
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(fired.wait(), timeout=2.5)
 
 
 # In-band refresh
