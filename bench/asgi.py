@@ -100,18 +100,19 @@ class ChatWithoutLimitsConsumer(ChatConsumer):
         return NO_LIMITS
 
 
-def served_router(app=project_websocket) -> URLRouter:
-    """The URLRouter at the bottom of the project's WebSocket stack (config.asgi)."""
-    while not isinstance(app, URLRouter):
+def served(kind):
+    """The first object of `kind` in the WebSocket stack config.asgi serves, found by walking it."""
+    app = project_websocket
+    while not isinstance(app, kind):
         app = getattr(app, "application", None) or getattr(app, "inner", None)
         if app is None:
-            raise LookupError("no URLRouter in config.asgi's WebSocket stack")
+            raise LookupError(f"no {kind.__name__} in config.asgi's WebSocket stack")
     return app
 
 
 # Served by the project's own stack (metrics, TLS, origin and auth checks), ahead of its routes.
 WITHOUT_LIMITS_PREFIX = "/bench/chat-without-limits/"
-served_router().routes.insert(
+served(URLRouter).routes.insert(
     0,
     re_path(
         rf"^{WITHOUT_LIMITS_PREFIX[1:]}(?P<room>{ROOM_NAME_PATTERN})/$",
@@ -121,14 +122,9 @@ served_router().routes.insert(
 
 
 def served_auth_middleware() -> AuthMiddleware:
-    """The auth middleware object the project serves, found by walking its WebSocket stack: it is
-    whichever mode was baked, configured exactly as config/asgi.py configures it."""
-    app = project_websocket
-    while not isinstance(app, AuthMiddleware):
-        app = getattr(app, "application", None) or getattr(app, "inner", None)
-        if app is None:
-            raise LookupError("no AuthMiddleware in config.asgi's WebSocket stack")
-    return app
+    """The auth middleware object the project serves: whichever mode was baked, configured
+    exactly as config/asgi.py configures it."""
+    return served(AuthMiddleware)
 
 
 def project_auth_middleware(inner):

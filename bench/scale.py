@@ -119,25 +119,20 @@ class ScaleBenchmark:
         credentials = await self.make_credentials(kind, server)(count)
         progress = self.progress.start(f"handshakes, {kind}, {open_now} open", count)
         sample = Sample(count)
-        pending = iter(enumerate(zip(urls, credentials, strict=True)))
 
-        async def worker():
-            for index, (url, credential) in pending:
-                try:
-                    ws = await scenarios.open_socket(url, credential)
-                    try:
-                        await scenarios.send_and_await(ws, index, chat=True)
-                    except TimeoutError:
-                        sample.lost += 1
-                    finally:
-                        await ws.close()
-                except Exception as error:
-                    sample.fail(error)
-                progress.advance()
+        async def handshake(index, url, credential):
+            ws = await scenarios.open_socket(url, credential)
+            try:
+                await scenarios.send_and_await(ws, index, chat=True)
+            except TimeoutError:
+                sample.lost += 1
+            finally:
+                await ws.close()
 
-        with Meter(server, sample):
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return sample
+        items = zip(range(count), urls, credentials, strict=True)
+        return await scenarios.each_concurrently(
+            server, sample, items, concurrency, progress, handshake
+        )
 
     async def latency(self, kind, number, round_name) -> Sample:
         count, size = self.options.latency_sockets, self.options.latency_room

@@ -85,16 +85,15 @@ async def round_trip(url, credential) -> None:
         await ws.close()
 
 
-async def connect_echo_close(server, urls, credentials, concurrency, progress) -> Sample:
-    """Each credential: open a socket, one text frame there and back, close; `concurrency` at a
-    time."""
-    sample = Sample(len(credentials))
-    pending = iter(zip(urls, credentials, strict=True))
+async def each_concurrently(server, sample, items, concurrency, progress, step) -> Sample:
+    """`await step(*item)` for every item, `concurrency` at a time, metered on `server`; an
+    exception from a step is counted as a failure in `sample`."""
+    pending = iter(items)
 
     async def worker():
-        for url, credential in pending:
+        for item in pending:
             try:
-                await round_trip(url, credential)
+                await step(*item)
             except Exception as error:
                 sample.fail(error)
             progress.advance()
@@ -102,6 +101,14 @@ async def connect_echo_close(server, urls, credentials, concurrency, progress) -
     with Meter(server, sample):
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return sample
+
+
+async def connect_echo_close(server, urls, credentials, concurrency, progress) -> Sample:
+    """Each credential: open a socket, one text frame there and back, close; `concurrency` at a
+    time."""
+    sample = Sample(len(credentials))
+    items = zip(urls, credentials, strict=True)
+    return await each_concurrently(server, sample, items, concurrency, progress, round_trip)
 
 
 async def ticket_flow(server, urls, access_tokens, concurrency, progress) -> Sample:
