@@ -23,7 +23,9 @@ they appear in a line: the values of the usual credential parameters (SENSITIVE_
 anything shaped like a JWT (base64url segments joined by dots, the first starting `eyJ`, which is
 `{"` encoded), and the values of the `Authorization`, `Proxy-Authorization`, `Cookie` and
 `Set-Cookie` headers, as a header line (`Cookie: a=b`), a scope entry
-(`(b'cookie', b'a=b')`) or a META entry (`'HTTP_COOKIE': 'a=b'`).
+(`(b'cookie', b'a=b')`), a META entry (`'HTTP_COOKIE': 'a=b'`) or a header's name and value
+passed as two arguments (the websockets library's debug lines, `"< %s: %s"`). A record's
+traceback is redacted too: an exception's text may quote a path or a header.
 """
 
 import logging
@@ -74,6 +76,10 @@ CREDENTIAL_HEADER = re.compile(
     r"""(?<![A-Za-z0-9-])((?:HTTP_)?(?:PROXY[-_])?AUTHORIZATION|(?:HTTP_)?(?:SET[-_])?COOKIE)"""
     r"""((?:['"]\s*[:,]|:)\s*(?:(?-i:b)(?=['"]))?)('[^']*'|"[^"]*"|[^\r\n]*)""",
     re.IGNORECASE,
+)
+# A credential-bearing header's name on its own, as a log argument before its value.
+CREDENTIAL_HEADER_NAME = re.compile(
+    r"(?:HTTP_)?(?:PROXY[-_])?AUTHORIZATION|(?:HTTP_)?(?:SET[-_])?COOKIE", re.IGNORECASE
 )
 # Text without any of these cannot hold a credential: skip the full scan.
 MAY_NAME_CREDENTIAL = re.compile(
@@ -142,6 +148,25 @@ class RedactCredentialsFilter(logging.Filter):
                 return
             record.msg = redacted
         if isinstance(record.args, tuple):
-            record.args = tuple(redact_arg(arg) for arg in record.args)
+            record.args = redact_args(record.args)
         elif isinstance(record.args, Mapping):
             record.args = {key: redact_arg(value) for key, value in record.args.items()}
+        if record.exc_info and not record.exc_text:
+            traceback = logging.Formatter().formatException(record.exc_info)
+            if (redacted := redact(traceback)) != traceback:
+                # Formatters print exc_text when it is set instead of formatting exc_info again.
+                record.exc_text = redacted
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+
+
+def redact_args(args: tuple) -> tuple:
+    """Each argument redacted; the argument after a credential header's name is its value."""
+    redacted = []
+    for position, arg in enumerate(args):
+        previous = args[position - 1] if position else None
+        if isinstance(previous, str) and CREDENTIAL_HEADER_NAME.fullmatch(previous.strip()):
+            redacted.append(REDACTED)
+        else:
+            redacted.append(redact_arg(arg))
+    return tuple(redacted)

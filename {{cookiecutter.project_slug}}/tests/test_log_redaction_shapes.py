@@ -3,6 +3,7 @@ JWT-shaped string, the usual credential parameters, and the values of credential
 they appear in a log line (realtime/log_redaction.py)."""
 
 import logging
+import sys
 
 import pytest
 
@@ -74,3 +75,41 @@ def test_a_jwt_in_a_log_records_arguments_is_redacted():
     line = record.getMessage()
     assert JWT not in line
     assert "Bearer abc" not in line
+
+
+@pytest.mark.parametrize("name", ["cookie", "Authorization", "proxy-authorization", "set-cookie"])
+def test_a_header_value_logged_apart_from_its_name_is_redacted(name):
+    # The websockets library logs each handshake header at DEBUG as `"< %s: %s", name, value`.
+    record = logging.LogRecord(
+        "websockets.server", logging.DEBUG, __file__, 1, "< %s: %s", (name, "Basic YTpi"), None
+    )
+
+    RedactCredentialsFilter().filter(record)
+
+    assert record.getMessage() == f"< {name}: [redacted]"
+
+
+def test_a_header_that_carries_no_credential_keeps_its_value():
+    record = logging.LogRecord(
+        "websockets.server", logging.DEBUG, __file__, 1, "< %s: %s", ("host", "example.com"), None
+    )
+
+    RedactCredentialsFilter().filter(record)
+
+    assert record.getMessage() == "< host: example.com"
+
+
+def test_a_jwt_in_a_records_traceback_is_redacted():
+    # Django's 404 at DEBUG logs a Resolver404 whose text quotes the path.
+    try:
+        raise LookupError({"path": f"api/x/{JWT}/"})
+    except LookupError:
+        record = logging.LogRecord(
+            "django.template", logging.DEBUG, __file__, 1, "lookup failed", (), sys.exc_info()
+        )
+
+    RedactCredentialsFilter().filter(record)
+
+    line = logging.Formatter().format(record)
+    assert "LookupError" in line
+    assert JWT not in line
