@@ -13,7 +13,9 @@ from django.test import override_settings
 from realtime import consumers, history
 from realtime.history import GAP_TOO_OLD, HISTORY_LOST, RESUMED, LocalHistory, RedisHistory
 from realtime.models import room_group
+from tests.handshakes import assert_refused
 from tests.test_chat import with_query
+from tests.test_room_permissions import private_room
 
 CLOSE_BAD_REQUEST = {"type": "websocket.close", "code": 4400, "reason": "bad_request"}
 
@@ -72,6 +74,19 @@ async def test_a_socket_that_asks_gets_the_rooms_position_and_positioned_frames(
         "position": 1,
     }
     assert second["position"] == 2
+
+
+async def test_a_non_member_gets_nothing_of_a_private_rooms_history(
+    communicator, ws_credentials, user, other_user
+):
+    await private_room("staff", user)
+    alice = await open_socket(communicator, ws_credentials, user, "staff", "history=1")
+    epoch = (await alice.receive_json_from())["epoch"]
+    await say(alice, "for members only")
+
+    # Asking to resume from the start, with the room's own epoch, is refused like any handshake.
+    resume = with_query(await ws_credentials(other_user), f"epoch={epoch}&position=0&presence=1")
+    await assert_refused(communicator("/ws/chat/staff/", **resume))
 
 
 async def test_resume_sends_exactly_the_missed_messages_in_order_before_live_ones(
