@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.conftest import AUTH_MODES, VARIANTS, services_required
+from tests.conftest import AUTH_MODES, TEMPLATE_DIR, VARIANTS, services_required
 
 # Variables of the developer's shell that would change what a baked project's suite sees.
 PROJECT_VARIABLES = (
@@ -94,20 +94,30 @@ def python_and_django(project):
     return (major, minor), (django_major, django_minor)
 
 
+def classified_python_minors():
+    """The Python 3 minor versions the baked pyproject.toml's trove classifiers name, newest
+    first."""
+    text = (TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "pyproject.toml").read_text()
+    minors = re.findall(r'"Programming Language :: Python :: 3\.(\d+)"', text)
+    return sorted(map(int, minors), reverse=True)
+
+
 def newest_python():
-    """The path of a Python 3.12 or newer (on PATH or among pyenv's versions), or None."""
+    """The path of the newest Python, 3.12 or later, among those the classifiers name (on PATH or
+    among pyenv's versions), or None."""
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates = [shutil.which(f"python3.{minor}") for minor in (14, 13, 12)]
-    candidates += sorted(pyenv_root.glob("versions/3.1[2-9]*/bin/python3"), reverse=True)
-    for candidate in filter(None, candidates):
-        # pyenv's shims exist for every version it has, and fail for those not selected.
-        probe = subprocess.run(
-            [candidate, "-c", "import sys; print(sys.version_info >= (3, 12))"],
-            capture_output=True,
-            text=True,
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == "True":
-            return str(candidate)
+    for minor in (minor for minor in classified_python_minors() if minor >= 12):
+        candidates = [shutil.which(f"python3.{minor}")]
+        candidates += sorted(pyenv_root.glob(f"versions/3.{minor}.*/bin/python3"), reverse=True)
+        for candidate in filter(None, candidates):
+            # pyenv's shims exist for every version it has, and fail for those not selected.
+            probe = subprocess.run(
+                [candidate, "-c", f"import sys; print(sys.version_info[:2] == (3, {minor}))"],
+                capture_output=True,
+                text=True,
+            )
+            if probe.returncode == 0 and probe.stdout.strip() == "True":
+                return str(candidate)
     return None
 
 
@@ -161,7 +171,7 @@ def test_suite_passes_on_newest_python_and_django(bake, tmp_path):
     same pyproject.toml (the other runs are on Python 3.11 with Django 5.2)."""
     python = newest_python()
     if python is None:
-        message = "no Python 3.12 or newer on PATH or in pyenv"
+        message = "no Python 3.12 or newer that the classifiers name, on PATH or in pyenv"
         if newest_python_required():
             pytest.fail(f"{message} (REQUIRE_NEWEST_PYTHON is set)")
         pytest.skip(message)

@@ -66,14 +66,21 @@ def on_starting(server):
     os.makedirs(directory, exist_ok=True)
 
 
+def workers_metrics():
+    """The registry /metrics serves: the values every worker wrote to PROMETHEUS_MULTIPROC_DIR,
+    summed; live gauges (open sockets) only of the workers not marked dead (`child_exit`)."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
 def when_ready(server):
     port = os.environ.get("METRICS_PORT", "8001")
     if port:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
         address = os.environ.get("METRICS_BIND", "0.0.0.0")  # noqa: S104 (a container's port)
-        start_http_server(int(port), addr=address, registry=registry)
+        start_http_server(int(port), addr=address, registry=workers_metrics())
 
 
 def child_exit(server, worker):
+    """A dead worker's live gauges leave the sum; its counters stay in it."""
     multiprocess.mark_process_dead(worker.pid)

@@ -9,6 +9,9 @@ What is counted, in each server process:
 - `realtime_websocket_closes_total{code}`: open sockets closed, by close code (the server's, or
   the client's when it closed first);
 - `realtime_websocket_messages_total{direction}`: frames received (`in`) and sent (`out`);
+{%- if cookiecutter.auth_mode == "ticket" %}
+- `realtime_ticket_redemptions_total{outcome}`: ticket redemptions (realtime.tickets counts them);
+{%- endif %}
 - `realtime_channel_layer_dropped_messages_total{reason}`: what realtime.layers.dropped_messages
   counts;
 - `realtime_channel_layer_seconds{call}`: how long each bounded channel-layer call took

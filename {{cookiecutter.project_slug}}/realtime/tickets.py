@@ -5,6 +5,12 @@ takes it out of the store atomically, and only the caller that took it wins. Thi
 concurrent handshakes and between processes. Tickets and the per-user request counts live behind
 one store object, `ticket_store()`: on Redis, one round trip per redemption (GETDEL, Redis 6.2 or
 later) and per issue; on any other cache, Django's own cache API.
+
+Every redemption is counted by outcome in `realtime_ticket_redemptions_total{outcome}`
+(Prometheus, served with realtime.metrics' metrics): `redeemed`; `unknown`: no such ticket (never
+issued, used already, or expired); `malformed`: not shaped like a ticket, never looked up;
+`revoked`: taken, but its user or session no longer stands; `unavailable`: the store (Redis) was
+unreachable.
 """
 
 import json
@@ -16,6 +22,7 @@ import time
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.cache import cache
+from prometheus_client import Counter
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt.settings import api_settings
@@ -23,6 +30,7 @@ from rest_framework_simplejwt.settings import api_settings
 from realtime.credentials import Authentication
 from realtime.recent_answers import recent_answers
 from realtime.redis_client import cache_redis, uses_redis
+from realtime.redis_outages import REDIS_UNAVAILABLE
 from realtime.sign_ins import check_user, revoke_claim_of
 
 KEY_PREFIX = "ws-ticket:"
@@ -30,6 +38,15 @@ KEY_PREFIX = "ws-ticket:"
 RATE_KEY_PREFIX = "ws-ticket-rate:"
 # secrets.token_urlsafe(32) is always 43 characters of the URL-safe base64 alphabet.
 TICKET_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+REDEMPTIONS = Counter(
+    "realtime_ticket_redemptions",
+    "WebSocket ticket redemptions, by outcome.",
+    ["outcome"],
+)
+REDEMPTION_OUTCOMES = ("redeemed", "unknown", "malformed", "revoked", "unavailable")
+for outcome in REDEMPTION_OUTCOMES:
+    REDEMPTIONS.labels(outcome)  # exported at 0 from the start, not from its first count
 
 
 class RedisTicketStore:
@@ -158,9 +175,15 @@ async def redeem_ticket(ticket: str) -> Authentication | None:
     """
     # What cannot be a ticket is never looked up (nor turned into a cache key).
     if not TICKET_PATTERN.fullmatch(ticket):
+        REDEMPTIONS.labels("malformed").inc()
         return None
-    claims = await ticket_store().take(KEY_PREFIX + ticket)
+    try:
+        claims = await ticket_store().take(KEY_PREFIX + ticket)
+    except REDIS_UNAVAILABLE:
+        REDEMPTIONS.labels("unavailable").inc()
+        raise
     if claims is None:
+        REDEMPTIONS.labels("unknown").inc()
         return None
     # The user's id as the ticket stores it (text): the database converts it on a lookup, and
     # the memo's key stays the same for every ticket of the user's session.
@@ -168,7 +191,9 @@ async def redeem_ticket(ticket: str) -> Authentication | None:
     key = ("user", user_pk, session_id, revoke)
     user = await recent_answers.get(key, lambda: standing_user(user_pk, session_id, revoke))
     if user is None:
+        REDEMPTIONS.labels("revoked").inc()
         return None
+    REDEMPTIONS.labels("redeemed").inc()
     return Authentication(user=user, expires_at=claims["token_expires_at"], session_id=session_id)
 
 

@@ -136,6 +136,15 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
 
+def fetch_text(url):
+    """(status, body as text) of a GET, errors included."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
 def own_database(workdir):
     """A DATABASE_URL of this module's own, and a function that drops it (PostgreSQL only)."""
     url = os.environ.get("DATABASE_URL", "")
@@ -238,11 +247,13 @@ class Topology:
         for process in (self.nginx, *self.servers):
             process.stop()
 
+    def metrics(self, server):
+        """The text of one gunicorn instance's metrics endpoint."""
+        return fetch_text(f"http://127.0.0.1:{server.metrics_port}/metrics")[1]
+
     def open_sockets(self, server):
         """Sockets open now on one gunicorn instance, from its metrics endpoint."""
-        url = f"http://127.0.0.1:{server.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            text = response.read().decode()
+        text = self.metrics(server)
         match = re.search(r"^realtime_websockets_open (\S+)$", text, re.MULTILINE)
         return float(match.group(1)) if match else 0.0
 
@@ -282,6 +293,17 @@ async def chat(sender, receivers, text):
 async def test_health_endpoints_answer_through_the_proxy(topology):
     assert topology.proxy.get("/healthz") == (200, {"status": "ok"})
     assert topology.proxy.get("/readyz") == (200, {"status": "ok"})
+
+
+def test_metrics_are_not_served_through_the_proxy(topology):
+    for server in topology.servers:  # served, on their own port
+        assert "# TYPE realtime_websockets_open gauge" in topology.metrics(server)
+
+    for path in ("/metrics", "/metrics/"):
+        status, body = fetch_text(topology.proxy.http_url + path)
+        assert status == 404, (path, status)
+        assert "realtime_" not in body
+        assert "# TYPE" not in body
 
 
 async def test_chat_crosses_the_two_processes_through_the_proxy(topology):

@@ -12,11 +12,12 @@ import redis
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
+from prometheus_client import REGISTRY
 from rest_framework_simplejwt.tokens import AccessToken
 
 from config.asgi import application
 from realtime.ticket_endpoint import MAX_BODY_BYTES
-from realtime.tickets import KEY_PREFIX, issue_ticket, redeem_ticket
+from realtime.tickets import KEY_PREFIX, REDEMPTION_OUTCOMES, issue_ticket, redeem_ticket
 from tests.handshakes import ALLOWED_ORIGIN, admitted, assert_refused
 from tests.ticket_credentials import TICKET_URL, live_ws_credentials_for, post_for_ticket
 
@@ -224,6 +225,31 @@ async def test_concurrent_redeems_of_one_ticket_admit_exactly_one(user):
     assert sum(connected for connected, _ in results) == 1
     for comm in comms:
         await comm.disconnect()
+
+
+def redemptions():
+    """realtime_ticket_redemptions_total by outcome, as this process exports it."""
+    return {
+        outcome: REGISTRY.get_sample_value(
+            "realtime_ticket_redemptions_total", {"outcome": outcome}
+        )
+        for outcome in REDEMPTION_OUTCOMES
+    }
+
+
+async def test_each_redemption_is_counted_once_by_its_outcome(communicator, user):
+    before = redemptions()
+    ticket, revoked = await ticket_for(user), await ticket_for(user)
+
+    assert (await communicator(query=f"ticket={ticket}").connect())[0]
+    await assert_refused(communicator(query=f"ticket={ticket}"))  # used already
+    await assert_refused(communicator(query="ticket=" + "*" * 43))
+    user.is_active = False
+    await sync_to_async(user.save)()
+    await assert_refused(communicator(query=f"ticket={revoked}"))
+
+    counted = {outcome: count - before[outcome] for outcome, count in redemptions().items()}
+    assert counted == {"redeemed": 1, "unknown": 1, "malformed": 1, "revoked": 1, "unavailable": 0}
 
 
 async def test_expired_ticket_is_refused(communicator, user, settings):

@@ -1,4 +1,7 @@
-"""Ticket mode with its Redis unreachable: the endpoint answers 503 and tickets are refused."""
+"""Ticket mode with its Redis unreachable: the endpoint answers 503 and tickets are refused (and
+counted as such)."""
+
+from prometheus_client import REGISTRY
 
 from tests.handshakes import assert_refused
 from tests.live_server import free_port
@@ -43,8 +46,12 @@ async def test_ticket_is_refused_at_the_handshake(
 ):
     credentials = await ws_credentials(user)  # issued while the cache is reachable
     settings.CACHES = unreachable_redis_cache()
+    sample = ("realtime_ticket_redemptions_total", {"outcome": "unavailable"})
+    unavailable = REGISTRY.get_sample_value(*sample)
 
     await assert_refused(communicator(**credentials))
+
+    assert REGISTRY.get_sample_value(*sample) == unavailable + 1
 
     (warning,) = outage_warnings(caplog, "realtime.authentication")
     assert warning.startswith(f"{OUTAGE_WARNING}, refused a handshake to /ws/chat/lobby/")
