@@ -43,7 +43,8 @@ RENEWALS_PER_TTL = 3
 def ghost_bound(ttl: float) -> float:
     """The longest a dead process's entries stay in presence, in seconds, for this TTL: their
     last renewal was at most one renewal interval before the death, they expire TTL after it, and
-    the next heartbeat of another process in the room (one interval later at most) removes them."""
+    the next heartbeat of another process in the room (one interval later at most) removes them.
+    Heartbeats themselves take time (a Redis round trip per room), which comes on top."""
     return ttl + ttl / RENEWALS_PER_TTL
 
 
