@@ -107,6 +107,8 @@ COMMON_FILES = [
     "tests/test_redis_client.py",
     "tests/test_room_permissions.py",
     "tests/test_limits.py",
+    "tests/test_presence_across_processes.py",
+    "tests/test_presence_ttl_check.py",
     "tests/test_api_schema.py",
     "tests/conftest.py",
     "tests/credentials.py",

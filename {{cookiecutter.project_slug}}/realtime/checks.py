@@ -2,11 +2,17 @@
 
 realtime.E003 (DEBUG off) / realtime.W003 (DEBUG on): the JWT signing key is weak or public.
 realtime.E004: a sign-in or refresh rate is not a rate DRF can read.
+realtime.E005 / W006: CHAT_PRESENCE_TTL is not a positive number / lets a dead process's users
+stay in presence longer than 30 seconds.
 """
+
+import math
 
 from django.conf import settings
 from django.core import checks
 from rest_framework.throttling import SimpleRateThrottle
+
+from realtime.presence import ghost_bound
 
 RATE_SETTINGS = (
     "SIGN_IN_RATE_PER_USERNAME",
@@ -22,6 +28,8 @@ KNOWN_DEVELOPMENT_KEYS = frozenset(
 )
 # Django's startproject marks its generated development keys with this prefix.
 INSECURE_KEY_PREFIX = "django-insecure"
+# The longest a server process that died may leave its users in presence, in seconds.
+MAX_PRESENCE_GHOST_SECONDS = 30
 
 
 def weakness_of(key) -> str | None:
@@ -85,3 +93,39 @@ def check_sign_in_rates(app_configs, **kwargs):
                 )
             )
     return errors
+
+
+@checks.register()
+def check_presence_ttl(app_configs, **kwargs):
+    """realtime.E005: CHAT_PRESENCE_TTL must be a positive, finite number of seconds.
+    realtime.W006: the users of a process that dies must leave presence within 30 seconds.
+
+    A dead process runs no disconnect handler: its users stay in presence until their entries
+    expire, at most realtime.presence.ghost_bound(CHAT_PRESENCE_TTL) seconds (TTL * 4/3). With
+    CHAT_PRESENCE off, nothing is tracked and nothing is checked.
+    """
+    if not settings.CHAT_PRESENCE:
+        return []
+    ttl = settings.CHAT_PRESENCE_TTL
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl < math.inf:
+        return [
+            checks.Error(
+                f"CHAT_PRESENCE_TTL is {ttl!r}, not a positive number of seconds.",
+                hint="Set CHAT_PRESENCE_TTL to the seconds a presence entry lives unrenewed, "
+                "for example 20.",
+                id="realtime.E005",
+            )
+        ]
+    bound = ghost_bound(ttl)
+    if bound > MAX_PRESENCE_GHOST_SECONDS:
+        longest_ttl = MAX_PRESENCE_GHOST_SECONDS / ghost_bound(1)
+        return [
+            checks.Warning(
+                f"CHAT_PRESENCE_TTL is {ttl:g} s: a server process that dies leaves its users "
+                f"online for up to {bound:g} s, over {MAX_PRESENCE_GHOST_SECONDS} s.",
+                hint=f"Set CHAT_PRESENCE_TTL to {longest_ttl:g} or less (20 by default); "
+                "each process renews its entries every third of it.",
+                id="realtime.W006",
+            )
+        ]
+    return []

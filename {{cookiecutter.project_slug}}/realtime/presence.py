@@ -5,14 +5,14 @@ removed when it closes; each removal, and each addition, is announced to the roo
 user with three tabs open is one member with three metas, and has left when the last one has.
 
 Entries expire: each lives CHAT_PRESENCE_TTL seconds unless renewed, and `PresenceTracker` renews
-its process's entries every third of that. A process that dies without closing its sockets (a
-crash, a power cut: no disconnect handler runs) leaves entries that stop being renewed; the next
-heartbeat of any other process serving the room, or the next join, removes them and announces
-their leave. So a ghost stays at most CHAT_PRESENCE_TTL * 4 / 3 seconds (20 s TTL: 27 s). Removal
-is atomic: of all the processes that find an expired entry, exactly one removes it, and only that
-one announces its leave. A process whose entries were removed while it was alive (it stalled
-longer than the TTL, or Redis lost them) puts them back with its next heartbeat and announces them
-as joins.
+its process's entries RENEWALS_PER_TTL (3) times per TTL. A process that dies without closing its
+sockets (a crash, a power cut, SIGKILL: no disconnect handler runs) leaves entries that stop being
+renewed; the next heartbeat of any other process serving the room, or the next join, removes them
+and announces their leave. So a dead process's users stay in presence at most
+`ghost_bound(CHAT_PRESENCE_TTL)` seconds, TTL * 4 / 3 (20 s TTL: 27 s). Removal is atomic: of
+all the processes that find an expired entry, exactly one removes it, and only that one announces
+its leave. A process whose entries were removed while it was alive (it stalled longer than the
+TTL, or Redis lost them) puts them back with its next heartbeat and announces them as joins.
 
 `room_presence()` is the store as configured: on Redis (REDIS_URL), per room a hash (ref -> meta)
 and a sorted set (ref -> expiry) changed by Lua scripts; in this process's memory otherwise.
@@ -35,6 +35,17 @@ from realtime.redis_client import cache_redis, uses_redis
 from realtime.redis_outages import REDIS_UNAVAILABLE, within_deadline
 
 logger = logging.getLogger(__name__)
+
+# Each process renews its entries this many times per CHAT_PRESENCE_TTL.
+RENEWALS_PER_TTL = 3
+
+
+def ghost_bound(ttl: float) -> float:
+    """The longest a dead process's entries stay in presence, in seconds, for this TTL: their
+    last renewal was at most one renewal interval before the death, they expire TTL after it, and
+    the next heartbeat of another process in the room (one interval later at most) removes them.
+    Heartbeats themselves take time (a Redis round trip per room), which comes on top."""
+    return ttl + ttl / RENEWALS_PER_TTL
 
 
 def new_ref() -> str:
@@ -168,10 +179,11 @@ class PresenceTracker:
     """This process's sockets in presence on one event loop, and the heartbeat that renews them.
 
     `join()` adds a socket's entry and returns the room's members; `leave()` removes it. Both
-    announce the change to the channel-layer group `diff_group(room)`. While the process
-    has sockets in presence, one task renews their entries every CHAT_PRESENCE_TTL / 3 seconds,
-    one call per room, and announces the leaves of the expired entries it removed. `clock` is
-    Unix time and `store` the presence store, room_presence() if None (tests pass their own).
+    announce the change to the channel-layer group `diff_group(room)`. While the process has
+    sockets in presence, one task renews their entries every CHAT_PRESENCE_TTL / RENEWALS_PER_TTL
+    seconds, one call per room, and announces the leaves of the expired entries it removed.
+    `clock` is Unix time and `store` the presence store, room_presence() if None (tests pass
+    their own).
     """
 
     def __init__(self, diff_group, clock=time.time, store=None):
@@ -259,7 +271,7 @@ class PresenceTracker:
 
     async def beat(self) -> None:
         while self.local:
-            await asyncio.sleep(settings.CHAT_PRESENCE_TTL / 3)
+            await asyncio.sleep(settings.CHAT_PRESENCE_TTL / RENEWALS_PER_TTL)
             try:
                 await self.heartbeat()
             except REDIS_UNAVAILABLE as error:
