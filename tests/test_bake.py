@@ -100,6 +100,7 @@ COMMON_FILES = [
     "users/migrations/0001_initial.py",
     "users/models.py",
     "tests/test_users.py",
+    "tests/communicators.py",
     "tests/handshakes.py",
     "tests/redis_isolation.py",
     "tests/required_services.py",

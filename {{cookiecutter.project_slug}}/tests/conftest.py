@@ -8,7 +8,6 @@ import os
 import time
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -17,6 +16,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from config.asgi import application
+from tests.communicators import Communicator
 from tests.credentials import ws_credentials_for
 from tests.handshakes import ALLOWED_ORIGIN
 from tests.live_server import LiveServer, migrated_database
@@ -155,8 +155,9 @@ def api_client():
 
 @pytest.fixture
 async def communicator(transactional_db):
-    """`communicator(path, query=..., subprotocols=..., origin=...)`: a WebsocketCommunicator on
-    the full ASGI stack. `communicator(**await ws_credentials(user))` connects as `user`.
+    """`communicator(path, query=..., subprotocols=..., origin=...)`: a Communicator
+    (tests/communicators.py) on the full ASGI stack. `communicator(**await ws_credentials(user))`
+    connects as `user`.
 
     Subprotocols also go into a `Sec-WebSocket-Protocol` header, as a server would pass them on.
     Every communicator it made is disconnected at teardown, which also re-raises any exception the
@@ -170,7 +171,7 @@ async def communicator(transactional_db):
         headers = [(b"origin", origin)] if origin is not None else []
         if subprotocols:
             headers.append((b"sec-websocket-protocol", ", ".join(subprotocols).encode()))
-        made.append(WebsocketCommunicator(application, url, headers, subprotocols))
+        made.append(Communicator(application, url, headers, subprotocols))
         return made[-1]
 
     yield make

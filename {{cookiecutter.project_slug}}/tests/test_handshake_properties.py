@@ -4,12 +4,12 @@ WebSocket stack either accepts a valid credential or refuses the handshake, and 
 import string
 from urllib.parse import quote
 
-from channels.testing import WebsocketCommunicator
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from config.asgi import application
+from tests.communicators import Communicator
 from tests.handshakes import ALLOWED_ORIGIN
 
 examples = hypothesis_settings(
@@ -45,14 +45,12 @@ paths = st.sampled_from(["/ws/chat/lobby/", "/ws/chat/x/", "/"]) | st.text(max_s
 
 async def handshake(path, query_string, header_list, offered=()):
     """Run one handshake through the full ASGI stack; True if accepted. Re-raises app errors."""
-    comm = WebsocketCommunicator(application, path, header_list, list(offered))
+    comm = Communicator(application, path, header_list, list(offered))
     comm.scope["query_string"] = query_string
     try:
-        # A bound, not a time limit: on a machine busy with other test workers, the user lookup
-        # in a thread can take longer than the communicator's default second.
-        connected, _ = await comm.connect(timeout=10)
+        connected, _ = await comm.connect()
     finally:
-        await comm.disconnect(timeout=10)
+        await comm.disconnect()
     return connected
 
 

@@ -10,7 +10,6 @@ import jwt
 import pytest
 import redis
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.test import Client
 from prometheus_client import REGISTRY
 from rest_framework_simplejwt.tokens import AccessToken
@@ -18,6 +17,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from config.asgi import application
 from realtime.ticket_endpoint import MAX_BODY_BYTES
 from realtime.tickets import KEY_PREFIX, REDEMPTION_OUTCOMES, issue_ticket, redeem_ticket
+from tests.communicators import Communicator
 from tests.handshakes import ALLOWED_ORIGIN, admitted, assert_refused
 from tests.ticket_credentials import TICKET_URL, live_ws_credentials_for, post_for_ticket
 
@@ -214,7 +214,7 @@ async def test_ticket_works_once(communicator, user):
 async def test_concurrent_redeems_of_one_ticket_admit_exactly_one(user):
     ticket = await ticket_for(user)
     comms = [
-        WebsocketCommunicator(
+        Communicator(
             application, f"/ws/chat/lobby/?ticket={ticket}", headers=[(b"origin", ALLOWED_ORIGIN)]
         )
         for _ in range(20)
