@@ -56,9 +56,9 @@ def pytest_collection_modifyitems(items):
 def fast_password_hasher():
     """Passwords made and checked in the test process use a fast hasher.
 
-    PBKDF2 costs a quarter of a second per password on a small machine, and most tests create
+    PBKDF2 costs about half a second of CPU per password on a small machine, and most tests create
     users; no test is about the hash's strength (Django's documentation recommends this for test
-    runs). Servers that the tests start keep the project's own hashers.
+    runs). The servers that the tests start do the same (tests/live_server_settings.py).
     """
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield

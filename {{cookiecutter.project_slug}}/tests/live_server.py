@@ -47,6 +47,7 @@ def server_env(database: Path, redis_key_prefix: str | None, **extra: str) -> di
     env = {
         **os.environ,
         "DJANGO_ENV_FILE": "",  # the environment only, never a developer's .env
+        "DJANGO_SETTINGS_MODULE": "tests.live_server_settings",  # the project's, hashing fast
         "DJANGO_DEBUG": "off",
         "DJANGO_SECURE_SSL_REDIRECT": "off",  # plain HTTP on loopback, no TLS proxy in front
         "DJANGO_SECRET_KEY": "live-server-tests-secret-key-" + "x" * 32,
