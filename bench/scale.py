@@ -102,6 +102,11 @@ class ScaleBenchmark:
                     sockets += await open_all(chunk, make, memory.failures, progress)
                 await asyncio.sleep(1)  # let the server settle
                 memory.extra["rss_after"] = server.rss_bytes()
+                # An idle socket the server closed after accepting it (1013: a channel-layer call
+                # of its handshake passed CHANNEL_LAYER_TIMEOUT) is not open: an error of the row.
+                for ws in sockets:
+                    if ws.close_code is not None:
+                        memory.failures[f"closed by the server ({ws.close_code})"] += 1
                 self.record(f"memory.scale.{kind}", memory)
                 loaded = await self.handshakes(server, kind, number, str(count))
                 self.record(f"scale.{kind}.loaded", loaded)
