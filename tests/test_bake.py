@@ -110,6 +110,8 @@ COMMON_FILES = [
     "tests/test_limits.py",
     "tests/test_presence_across_processes.py",
     "tests/test_presence_ttl_check.py",
+    "tests/test_layer_deadlines.py",
+    "tests/live_server_settings.py",
     "tests/test_api_schema.py",
     "tests/conftest.py",
     "tests/credentials.py",

@@ -72,7 +72,8 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
     CHANNEL_LAYER_TIMEOUT seconds (every call but the layer's idle `receive` has that deadline:
     DeadlineLayer), a handshake is refused (HTTP 403) and a socket whose channel-layer call fails
     (sending, on the Pub/Sub layer; any, on the core layer) closes with 1013; each logs one
-    warning, and the server process carries on.
+    warning, and the server process carries on. Leaving the socket's groups is never cut short:
+    a leave past its deadline finishes unawaited, and a group whose join failed is left too.
 
     Handlers run on the event loop with no thread hop first (LoopDispatchMixin), also for each
     chat message delivered: subclasses reach the database through database_sync_to_async only.
@@ -104,6 +105,8 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
                 self.base_send = send
                 # Before accept(), a close refuses the handshake with HTTP 403.
                 await self.close(*TRY_AGAIN_LATER)
+            # websocket_disconnect will not run: leave here what the socket joined.
+            await self.leave_groups()
 
     async def websocket_connect(self, message):
         self.joined_groups = set()
@@ -124,11 +127,27 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
     async def websocket_disconnect(self, message):
         self.client_gone = True  # from here on there is no socket left to close
         self.stop_session_watch()
+        outage = await self.leave_groups()
         if getattr(self, "holds_slot", False):
-            await self.slots.release(self.scope["user"].pk, self.channel_name)
-        for group in getattr(self, "joined_groups", ()):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            try:
+                await self.slots.release(self.scope["user"].pk, self.channel_name)
+            except REDIS_UNAVAILABLE as error:
+                outage = error  # the slot stops counting when the credential expires
+        if outage is not None:
+            logger.warning("Redis unavailable while %s closed: %s", self.scope["path"], outage)
         await super().websocket_disconnect(message)
+
+    async def leave_groups(self):
+        """Leave every group the socket joined, or began to join; the outage met on the way, if
+        any. A leave that passes its deadline still finishes, unawaited (DeadlineLayer)."""
+        outage = None
+        for group in getattr(self, "joined_groups", ()):
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except REDIS_UNAVAILABLE as error:
+                outage = error
+        self.joined_groups = set()
+        return outage
 
     def message_limit(self) -> MessageRate:
         """This socket's frame rate: `take()` per frame says ALLOWED, REFUSED or CLOSE."""
@@ -148,8 +167,10 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
         return None
 
     async def join_group(self, group):
-        await self.channel_layer.group_add(group, self.channel_name)
+        # Counted as joined before the layer is asked: a join that fails past its deadline may
+        # have registered the member all the same, and the socket leaves it on its way out.
         self.joined_groups.add(group)
+        await self.channel_layer.group_add(group, self.channel_name)
 
     def start_session_watch(self):
         """Schedule the socket's next deadline: its credential's expiry, or re-joining its groups
