@@ -13,7 +13,13 @@ BURST = 150
 def core_layer(settings):
     """The CHANNEL_LAYER=core layer with config/settings.py's pool options, this run's prefix."""
     config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
-    host = {"address": settings.REDIS_URL, "max_connections": 50, "timeout": 5, "protocol": 2}
+    host = {
+        "address": settings.REDIS_URL,
+        "max_connections": 50,
+        "timeout": 5,
+        "socket_timeout": None,
+        "protocol": 2,
+    }
     return {
         "BACKEND": "realtime.layers.BoundedRedisChannelLayer",
         "CONFIG": {"hosts": [host], "prefix": config["prefix"]},
