@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from channels.testing import HttpCommunicator
 
 from config.asgi import application
+from tests.communicators import HANG_GUARD_SECONDS
 
 TICKET_URL = "/api/ws-ticket/"
 
@@ -28,7 +29,7 @@ async def post_for_ticket(bearer=None, *, method="POST", headers=(), body=b"") -
     communicator = HttpCommunicator(
         application, method, TICKET_URL, body=body, headers=request_headers
     )
-    response = await communicator.get_response()
+    response = await communicator.get_response(timeout=HANG_GUARD_SECONDS)
     headers = {
         name.decode().lower(): value.decode("latin-1") for name, value in response["headers"]
     }
