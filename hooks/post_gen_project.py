@@ -40,6 +40,8 @@ DEMO_FILES = [
     "realtime/static/realtime/demo.js",
     "realtime/templates/realtime/demo.html",
     "tests/test_demo_page.py",
+    "tests/test_demo_page_retries.py",
+    "tests/test_demo_page_token_refresh.py",
     "tests/test_client_close_codes.py",
     "tests/demo_page.py",
     "tests/test_client_types.py",

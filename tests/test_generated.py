@@ -121,9 +121,13 @@ def newest_python():
     return None
 
 
+# CI runs the tests that take real time too (--run-slow), on workers of each suite's own.
+SUITE_OPTIONS = ["--run-slow", "-n", SUITE_WORKERS]
+
+
 def run_suite(project, **env):
     result = subprocess.run(
-        [UV, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", "-n", SUITE_WORKERS],
+        [UV, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", *SUITE_OPTIONS],
         cwd=project,
         env=project_env(**env),
         capture_output=True,

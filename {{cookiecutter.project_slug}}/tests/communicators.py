@@ -28,3 +28,12 @@ class Communicator(WebsocketCommunicator):
 
     async def disconnect(self, code=1000, timeout=HANG_GUARD_SECONDS):  # noqa: ASYNC109 (Channels' signature)
         return await super().disconnect(code, timeout)
+
+
+async def open_socket(communicator, ws_credentials, user, lifetime=None, room="lobby"):
+    """A socket of `user` connected to `room` with the project's credential, backed by an access
+    token of `lifetime` (a timedelta; the settings' lifetime when None)."""
+    comm = communicator(f"/ws/chat/{room}/", **await ws_credentials(user, lifetime))
+    connected, _ = await comm.connect()
+    assert connected
+    return comm

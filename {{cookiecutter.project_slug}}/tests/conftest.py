@@ -31,13 +31,33 @@ pytest_plugins = ["tests.demo_page"]
 {%- endif %}
 
 
-def pytest_collection_modifyitems(items):
-    """Modules that wait longest first: those with a `slow` test, then those that start servers,
-    then the rest, each in its own order. pytest-xdist hands modules to its workers in this order
-    (--dist loadfile): the long ones start at once, and the quick ones fill in at the end."""
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="also run the tests marked slow, which take real time by nature (CI runs them)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the `slow` tests unless --run-slow (or a -m expression naming them) asks for them.
+
+    Then order the modules that wait longest first: those with a `slow` test that runs, then those
+    that start servers, then the rest, each in its own order. pytest-xdist hands modules to its
+    workers in this order (--dist loadfile): the long ones start at once, and the quick ones fill
+    in at the end."""
+    if not config.getoption("--run-slow") and "slow" not in config.getoption("markexpr"):
+        skip = pytest.mark.skip(reason="slow: takes real time; --run-slow runs it (CI does)")
+        for item in items:
+            if item.get_closest_marker("slow"):
+                item.add_marker(skip)
 
     def modules_with(marker):
-        return {item.module for item in items if item.get_closest_marker(marker)}
+        return {
+            item.module
+            for item in items
+            if item.get_closest_marker(marker) and not item.get_closest_marker("skip")
+        }
 
     slow, serving = modules_with("slow"), modules_with("server")
     first_seen = {}

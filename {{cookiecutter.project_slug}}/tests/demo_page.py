@@ -119,3 +119,8 @@ def open_demo(browser, demo_server):
     yield open_page
     for context in contexts:
         context.close()
+
+
+def refused_handshakes(server, path):
+    """How many handshakes to `path` the server's log shows refused (uvicorn's handshake lines)."""
+    return len(re.findall(rf'"WebSocket {re.escape(path)}(\?[^"]*)?" 403', server.output()))

@@ -5,11 +5,11 @@ socket with 1012, and both pages reconnect by themselves. A restart is the hones
 server close a socket here: it is what every deploy does, it needs no test-only endpoint in the
 project, and it works on the embedded defaults as on Redis.
 
-Chromium, the shared development server and DemoPage come from tests.demo_page; what the client
-does on each close code is in test_client_close_codes.py.
+Chromium, the shared development server and DemoPage come from tests.demo_page; how the client
+retries is in test_demo_page_retries.py, its in-band refresh in test_demo_page_token_refresh.py,
+and what it does on each close code in test_client_close_codes.py.
 """
 
-import json
 import os
 import re
 import time
@@ -24,7 +24,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.credentials import live_ws_credentials_for
-from tests.demo_page import SOCKETS, DemoPage
+from tests.demo_page import refused_handshakes
 
 pytestmark = pytest.mark.server
 
@@ -187,11 +187,6 @@ def test_sign_out_revokes_the_session_and_leaves_the_users_other_tabs(demo_serve
     assert first_tab.errors == second_tab.errors == []
 
 
-def refused_handshakes(server, path):
-    """How many handshakes to `path` the server's log shows refused (uvicorn's handshake lines)."""
-    return len(re.findall(rf'"WebSocket {re.escape(path)}(\?[^"]*)?" 403', server.output()))
-
-
 def wait_until_refused(server, path, username, within=30.0):
     """Return once a handshake of `username` to `path` is refused (HTTP 403); polled."""
     deadline = time.monotonic() + within
@@ -207,77 +202,6 @@ def wait_until_refused(server, path, username, within=30.0):
             return
         time.sleep(0.1)
     pytest.fail(f"{path} still admits {username} after {within} s")
-
-
-def test_client_stops_after_two_refused_handshakes_in_a_row(demo_server, open_demo):
-    """A refused handshake reaches a browser as a bare 1006 before `open`: the client tries once
-    more with a fresh credential, then stops instead of hammering the server."""
-    alice = open_demo()
-    alice.sign_in("alice")
-    expect(alice.state).to_have_text("open")
-
-    # The server refuses this path at the handshake (HTTP 403), as it refuses a bad credential.
-    alice.join("no such room")
-    expect(alice.state).to_have_text("stopped", timeout=10_000)
-    expect(alice.page.locator("#state-reason")).to_have_text("handshake refused 2 times in a row")
-    assert refused_handshakes(demo_server, "/ws/chat/no%20such%20room/") == 2
-    alice.page.wait_for_timeout(2_000)
-    assert refused_handshakes(demo_server, "/ws/chat/no%20such%20room/") == 2  # and no more
-    expect(alice.closes.filter(has_text="1006")).to_have_count(2)
-    assert alice.errors == []
-
-
-def test_access_token_is_refreshed_before_it_expires_and_sent_in_band(browser, server_process):
-    lifetime = 4
-    # The page refreshes at 0.8 of the lifetime, as little as 0.6 s before a 4 s token expires
-    # (`exp` is in whole seconds): the leeway keeps a busy machine's late refresh from racing the
-    # server's close. The socket must still outlive the first token's expiry, leeway included.
-    leeway = 3
-    server = server_process(
-        DJANGO_DEBUG="on", JWT_ACCESS_TOKEN_LIFETIME=str(lifetime), JWT_LEEWAY=str(leeway)
-    )
-    frames = []  # what the page sent on its socket
-
-    def record(websocket):
-        server_side = websocket.connect_to_server()
-
-        def forward(frame):
-            frames.append(frame)
-            server_side.send(frame)
-
-        websocket.on_message(forward)
-
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        page.route_web_socket(SOCKETS, record)
-        alice = DemoPage(page, f"{server.http_url}/")
-        with page.expect_response("**/api/token/") as signed_in:
-            alice.sign_in("alice")
-        signed_in_at = time.monotonic()
-        first_access = signed_in.value.json()["access"]
-        expect(alice.state).to_have_text("open")
-
-        with page.expect_response("**/api/token/refresh/", timeout=lifetime * 1000) as refreshed:
-            pass
-        assert time.monotonic() - signed_in_at < lifetime
-        assert refreshed.value.status == 200
-        new_access = refreshed.value.json()["access"]
-        assert new_access != first_access
-        deadline = time.monotonic() + 20  # a bound for a busy machine; it usually takes ms
-        while {"type": "auth", "token": new_access} not in map(json.loads, frames):
-            assert time.monotonic() < deadline, frames
-            page.wait_for_timeout(50)
-        expect(page.locator("#refreshes")).not_to_have_text("0")
-
-        # Past the first token's expiry (and its leeway), the page still chats.
-        past_expiry = lifetime + leeway + 1
-        page.wait_for_timeout(max(0, past_expiry - (time.monotonic() - signed_in_at)) * 1000)
-        alice.say("after the first token expired")
-        expect(alice.messages).to_contain_text("alice: after the first token expired")
-        assert alice.errors == []
-    finally:
-        context.close()
 
 
 def get(url):
@@ -302,50 +226,6 @@ def test_demo_page_is_served_in_development_only(demo_server, server_process):
 
     for path in ("/", "/static/realtime/client.js"):
         assert get(f"{production.http_url}{path}")[0] == 404
-
-
-# Keeps the detail of every "state" event the page's client dispatches: the reason of a
-# "reconnecting" state names the delay the client chose.
-RECORD_STATES = """
-const dispatch = EventTarget.prototype.dispatchEvent;
-window.recordedStates = [];
-EventTarget.prototype.dispatchEvent = function (event) {
-  if (event.type === "state") window.recordedStates.push(event.detail);
-  return dispatch.call(this, event);
-};
-"""
-RESTART_RETRY = re.compile(r"1012 service restart; retrying in (\d+\.\d) s")
-
-
-def test_client_reconnects_at_once_on_1012_even_after_failures(open_demo):
-    """After three lost connections in a row the backoff has grown to 2 to 4 s; a server restart
-    (1012) is no failure: the client comes back within DEFAULTS.restartJitterMs (1 s)."""
-    sockets = []
-
-    def pass_through(websocket):
-        sockets.append(websocket)
-        websocket.connect_to_server()
-
-    alice = open_demo(route=pass_through, init_script=RECORD_STATES)
-    alice.sign_in("alice")
-    expect(alice.state).to_have_text("open")
-    for lost in range(3):
-        sockets[-1].close(code=1001)  # going away, each socket short of stableAfterMs
-        expect(alice.closes).to_have_count(lost + 1)
-        expect(alice.state).to_have_text("open", timeout=10_000)
-
-    sockets[-1].close(code=1012)
-    expect(alice.closes).to_have_count(4)
-    expect(alice.state).to_have_text("open", timeout=10_000)
-
-    reasons = [state["reason"] for state in alice.page.evaluate("window.recordedStates")]
-    delays = [float(match[1]) for reason in reasons if (match := RESTART_RETRY.search(reason))]
-    assert len(delays) == 1, reasons
-    assert delays[0] <= 1.0, reasons
-    assert len(sockets) == 5
-    alice.say("back after the restart")
-    expect(alice.messages).to_contain_text("alice: back after the restart")
-    assert alice.errors == []
 
 
 def test_the_page_says_when_a_private_room_refuses_it_or_closes_on_it(demo_server, open_demo):
