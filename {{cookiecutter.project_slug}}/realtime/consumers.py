@@ -70,15 +70,19 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
     accept with `offered_subprotocol()`, and get each other JSON object frame in `receive_json`.
     When the channel layer's Redis is unreachable, or does not answer a call within
     CHANNEL_LAYER_TIMEOUT seconds (every call but the layer's idle `receive` has that deadline:
-    DeadlineLayer), a handshake is refused (HTTP 403) and a socket whose channel-layer call fails
-    (sending, on the Pub/Sub layer; any, on the core layer) closes with 1013; each logs one
-    warning, and the server process carries on. Leaving the socket's groups is never cut short:
-    a leave past its deadline finishes unawaited, and a group whose join failed is left too.
+    DeadlineLayer), the socket closes with 1013 (try again later), accepted first if the failure
+    came during its handshake: a browser sees no HTTP status, and takes a refused handshake for a
+    refused credential (client.js stops after two), while a 1013 makes it retry later. A socket
+    whose channel-layer call fails later (sending, on the Pub/Sub layer; any, on the core layer)
+    closes with 1013 too. Each logs one warning, and the server process carries on. Leaving the
+    socket's groups is never cut short: a leave past its deadline finishes unawaited, and a group
+    whose join failed is left too.
 
     Handlers run on the event loop with no thread hop first (LoopDispatchMixin), also for each
     chat message delivered: subclasses reach the database through database_sync_to_async only.
     """
 
+    accepted = False
     client_gone = False
     session_watch = None  # the TimerHandle of the next deadline, or the task of its step
     # The application subprotocol this consumer speaks, accepted when the client offers it.
@@ -103,10 +107,15 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
             if not self.client_gone:
                 # Channels stores `send` only after new_channel(), which may be what failed.
                 self.base_send = send
-                # Before accept(), a close refuses the handshake with HTTP 403.
+                if not self.accepted:
+                    await self.accept(self.offered_subprotocol())
                 await self.close(*TRY_AGAIN_LATER)
             # websocket_disconnect will not run: leave here what the socket joined.
             await self.leave_groups()
+
+    async def accept(self, subprotocol=None, headers=None):
+        await super().accept(subprotocol, headers)
+        self.accepted = True
 
     async def websocket_connect(self, message):
         self.joined_groups = set()

@@ -4,8 +4,8 @@ What is counted, in each server process:
 - `realtime_websockets_open`: sockets open now;
 - `realtime_websocket_handshakes_total{outcome, refused_by}`: handshakes accepted, or refused and
   by which check (`transport`: plain ws:// while HTTPS is forced, `origin`, `credential`: none,
-  bad, used or expired, or Redis unreachable to check it, `application`: an unknown path, or the
-  consumer could not join its groups);
+  bad, used or expired, or Redis unreachable to check it, `application`: an unknown path, or a
+  room the user may not join);
 - `realtime_websocket_closes_total{code}`: open sockets closed, by close code (the server's, or
   the client's when it closed first);
 - `realtime_websocket_messages_total{direction}`: frames received (`in`) and sent (`out`);

@@ -4,6 +4,7 @@ Credentials are keyword arguments for the `communicator` fixture and `LiveServer
 """
 
 from tests.{{ cookiecutter.auth_mode }}_credentials import (
+    HANDSHAKE_DURING_A_REDIS_OUTAGE,
     assert_live_credential_while_redis_is_down,
     live_ws_credentials_for,
     live_ws_credentials_many,
@@ -12,6 +13,7 @@ from tests.{{ cookiecutter.auth_mode }}_credentials import (
 )
 
 __all__ = [
+    "HANDSHAKE_DURING_A_REDIS_OUTAGE",
     "assert_live_credential_while_redis_is_down",
     "live_ws_credentials_for",
     "live_ws_credentials_many",

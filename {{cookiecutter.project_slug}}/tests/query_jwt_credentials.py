@@ -1,5 +1,9 @@
 """How tests authenticate a WebSocket in the query_jwt mode: the access JWT in the query string."""
 
+# What a handshake gets during a Redis outage: the JWT needs no Redis, so it is accepted, then
+# closed with 1013 (try again later) when its groups cannot be joined.
+HANDSHAKE_DURING_A_REDIS_OUTAGE = (101, 1013)
+
 
 def token_credentials(access) -> dict:
     """Present a raw token, valid or not, the way this mode does."""

@@ -2,6 +2,10 @@
 
 APP_SUBPROTOCOL = "chat.v1"
 
+# What a handshake gets during a Redis outage: the JWT needs no Redis, so it is accepted, then
+# closed with 1013 (try again later) when its groups cannot be joined.
+HANDSHAKE_DURING_A_REDIS_OUTAGE = (101, 1013)
+
 
 def token_credentials(access) -> dict:
     """Present a raw token, valid or not, the way this mode does: next to the app's subprotocol."""

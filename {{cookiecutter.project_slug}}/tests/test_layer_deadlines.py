@@ -16,7 +16,7 @@ from channels_redis.pubsub import RedisSingleShardConnection
 from realtime.layers import PubSubShard
 from realtime.models import room_group
 from realtime.revocation import user_group
-from tests.handshakes import assert_refused
+from tests.handshakes import assert_told_to_try_again_later
 
 DEADLINE = 0.2  # CHANNEL_LAYER_TIMEOUT in these tests
 # Guards against a hang only: what a test waits for happens or never does.
@@ -74,8 +74,10 @@ async def test_a_leave_past_its_deadline_still_finishes(
 
 
 async def test_a_join_past_its_deadline_is_left(held_layer, communicator, ws_credentials, user):
-    # The user's group is joined first: the handshake is refused when its join passes the deadline.
-    await assert_refused(communicator("/ws/chat/held-join/", **await ws_credentials(user)))
+    # The user's group is joined first: the socket is told to try again later (1013) when its join
+    # passes the deadline.
+    comm = communicator("/ws/chat/held-join/", **await ws_credentials(user))
+    await assert_told_to_try_again_later(comm)
     held_layer.released.set()
 
     async def left():

@@ -1,4 +1,5 @@
-"""Redis unreachable: requests and handshakes are refused cleanly, and the server recovers alone.
+"""Redis unreachable: requests are refused cleanly (503), sockets are told to try again later
+(1013, after the handshake if it came then), and the server recovers alone.
 
 On the Pub/Sub channel layer (the default), an idle socket stays open through an outage and hears
 its room again once Redis is back; a message sent meanwhile is refused: its socket closes with
@@ -9,6 +10,7 @@ in-process tests point the channel layer at a port where nothing listens.
 """
 
 import asyncio
+import contextlib
 import json
 import time
 
@@ -18,8 +20,12 @@ from django.db import close_old_connections
 from django.test import override_settings
 from websockets.exceptions import InvalidStatus
 
-from tests.credentials import assert_live_credential_while_redis_is_down, live_ws_credentials_for
-from tests.handshakes import assert_refused
+from tests.credentials import (
+    HANDSHAKE_DURING_A_REDIS_OUTAGE,
+    assert_live_credential_while_redis_is_down,
+    live_ws_credentials_for,
+)
+from tests.handshakes import assert_told_to_try_again_later
 from tests.live_server import free_port
 
 ORIGIN = "http://localhost"
@@ -37,15 +43,20 @@ async def chat(ws, message):
     return await next_message(ws)
 
 
-async def handshake_status(server, credentials):
-    """The HTTP status a WebSocket handshake gets (101 when it opens), and how long it took."""
+async def handshake_outcome(server, credentials):
+    """What a WebSocket handshake gets: its HTTP status (101 when it opens), the code the server
+    then closed the socket with (None if it stayed open), and how long both took."""
     started = time.monotonic()
+    close_code = None
     try:
-        async with server.websocket(**credentials, origin=ORIGIN, open_timeout=PROMPTLY):
+        async with server.websocket(**credentials, origin=ORIGIN, open_timeout=PROMPTLY) as ws:
             status = 101
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ws.wait_closed(), PROMPTLY)
+            close_code = ws.close_code
     except InvalidStatus as refused:
         status = refused.response.status_code
-    return status, time.monotonic() - started
+    return status, close_code, time.monotonic() - started
 
 
 @pytest.mark.server
@@ -72,8 +83,8 @@ async def test_server_refuses_cleanly_while_redis_is_down_and_recovers(
         assert open_ws.close_code == 1013
         assert server.output().count(OUTAGE_WARNING) == 1
 
-        status, seconds = await handshake_status(server, credentials)
-        assert status == 403
+        status, close_code, seconds = await handshake_outcome(server, credentials)
+        assert (status, close_code) == HANDSHAKE_DURING_A_REDIS_OUTAGE
         assert seconds < PROMPTLY
         assert server.output().count(OUTAGE_WARNING) == 2
         await asyncio.to_thread(assert_live_credential_while_redis_is_down, server)
@@ -92,7 +103,7 @@ async def test_server_refuses_cleanly_while_redis_is_down_and_recovers(
     "backend",
     ["realtime.layers.BacklogPubSubChannelLayer", "realtime.layers.BoundedRedisChannelLayer"],
 )
-async def test_chat_handshake_is_refused_when_the_channel_layer_is_unreachable(
+async def test_chat_handshake_is_told_to_try_again_later_when_the_channel_layer_is_unreachable(
     communicator, ws_credentials, user, caplog, backend
 ):
     credentials = await ws_credentials(user)
@@ -101,7 +112,7 @@ async def test_chat_handshake_is_refused_when_the_channel_layer_is_unreachable(
         "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
     }
     with override_settings(CHANNEL_LAYERS={"default": unreachable}):
-        await assert_refused(communicator(**credentials))
+        await assert_told_to_try_again_later(communicator(**credentials))
     # Channels' test communicator turns off database_sync_to_async's connection cleanup, and this
     # consumer ended before a later message could do it: close the handshake's connection.
     await sync_to_async(close_old_connections)()

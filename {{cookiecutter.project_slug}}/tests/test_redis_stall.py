@@ -2,13 +2,15 @@
 
 The channel layer's connections have no read timeout (its idle reads must live on), so a frozen
 Redis would hang a handshake, a chat message or a logout for good. Each of those calls has a
-deadline, CHANNEL_LAYER_TIMEOUT (realtime.redis_outages): past it, the handshake is refused (HTTP
-403), the open socket closes with 1013, and logout answers 503 with Retry-After after blacklisting
-the refresh token. Here a throwaway redis-server is frozen with SIGSTOP and thawed with SIGCONT,
-under both of the project's layers (realtime.layers: on the core layer and on the pub/sub layer,
-whose subscriptions wait for Redis's confirmation); afterwards everything works again.
+deadline, CHANNEL_LAYER_TIMEOUT (realtime.redis_outages): past it, a socket in its handshake is
+accepted and closed with 1013 (try again later), as is an open socket that sends, and logout
+answers 503 with Retry-After after blacklisting the refresh token. Here a throwaway
+redis-server is frozen with SIGSTOP and thawed with SIGCONT, under both of the project's layers
+(realtime.layers: on the core layer and on the pub/sub layer, whose subscriptions wait for Redis's
+confirmation); afterwards everything works again.
 """
 
+import asyncio
 import os
 import signal
 
@@ -18,12 +20,12 @@ from django.db import close_old_connections
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from tests.handshakes import CLOSE_TRY_AGAIN_LATER, assert_told_to_try_again_later
 from tests.test_revocation_holds import sign_in
 
 DEADLINE = 1.0  # CHANNEL_LAYER_TIMEOUT in these tests
 # What a test waits for an answer at most: without the deadline, the calls never answer.
 PROMPTLY = 5 * DEADLINE
-CLOSE_TRY_AGAIN_LATER = {"type": "websocket.close", "code": 1013, "reason": "try_again_later"}
 CLOSE_LOGGED_OUT = {"type": "websocket.close", "code": 4401, "reason": "logged_out"}
 LAYERS = {
     "core": "realtime.layers.BoundedRedisChannelLayer",
@@ -91,9 +93,9 @@ async def test_frozen_redis_refuses_handshakes_closes_sends_with_1013_and_logout
 
     stalling_layer(True)
 
-    # A handshake subscribes to its channel and joins the user's group: refused within the
-    # deadline, never hanging.
-    await assert_refused_within(communicator(**credentials), PROMPTLY)
+    # A handshake subscribes to its channel and joins the user's group: told to try again later
+    # within the deadline, never hanging.
+    await assert_turned_away_within(communicator(**credentials), PROMPTLY)
     # A chat message on an open socket: the socket closes with 1013 (try again later).
     await talking.send_json_to({"message": "into the void"})
     assert await talking.receive_output(timeout=PROMPTLY) == CLOSE_TRY_AGAIN_LATER
@@ -114,11 +116,11 @@ async def test_frozen_redis_refuses_handshakes_closes_sends_with_1013_and_logout
     assert await alice.receive_output(timeout=PROMPTLY) == CLOSE_LOGGED_OUT
 
 
-async def assert_refused_within(comm, seconds):
-    """Refused before `seconds` pass (the communicator raises TimeoutError after them)."""
-    connected, _ = await comm.connect(timeout=seconds)
-    assert connected is False
-    assert await comm.receive_nothing()
+async def assert_turned_away_within(comm, seconds):
+    """Accepted and closed with 1013 before `seconds` pass (the communicator raises TimeoutError
+    after them)."""
+    async with asyncio.timeout(seconds):
+        await assert_told_to_try_again_later(comm)
     # The consumer ended on the refusal, before a later message could close its connection.
     await sync_to_async(close_old_connections)()
 
@@ -130,4 +132,4 @@ async def test_frozen_redis_bounds_a_handshake_on_a_fresh_process(
     credentials = await ws_credentials(user)
     stalling_layer(True)
 
-    await assert_refused_within(communicator(**credentials), PROMPTLY)
+    await assert_turned_away_within(communicator(**credentials), PROMPTLY)

@@ -9,6 +9,9 @@ from config.asgi import application
 from tests.communicators import HANG_GUARD_SECONDS
 
 TICKET_URL = "/api/ws-ticket/"
+# What a handshake with a ticket bought before a Redis outage gets during it: HTTP 403, from the
+# middleware that cannot redeem it (a client then asks for a new ticket: 503 until Redis is back).
+HANDSHAKE_DURING_A_REDIS_OUTAGE = (403, None)
 
 
 @dataclass
