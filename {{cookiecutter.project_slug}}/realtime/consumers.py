@@ -2,6 +2,7 @@
 chat room whose messages go to every socket in it, in every process."""
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -23,6 +24,7 @@ from realtime.close_codes import (
     TRY_AGAIN_LATER,
 )
 from realtime.credentials import query_params
+from realtime.deadlines import SharedDeadline, shared_deadline
 from realtime.dispatch import LoopDispatchMixin
 from realtime.history import (
     GAP_TOO_OLD,
@@ -64,10 +66,12 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
     - Backlog: when the channel layer dropped this socket's messages because its client read too
       slowly (realtime.layers, CHANNEL_BACKLOG_LIMIT), the socket closes with 4408 `too_slow`.
 
-    One timer per socket fires at the next deadline: expiry, or re-joining the socket's groups
+    A timer fires at the socket's next deadline: expiry (one timer for all the sockets whose
+    credentials expire at the same moment, realtime.deadlines), or re-joining the socket's groups
     before a channel layer with a group_expiry forgets them (the core layer; the Pub/Sub layer
-    forgets no member). It is cancelled on disconnect. Subclasses join groups with `join_group`,
-    accept with `offered_subprotocol()`, and get each other JSON object frame in `receive_json`.
+    forgets no member). The socket leaves it on disconnect. Subclasses join groups with
+    `join_group`, accept with `offered_subprotocol()`, and get each other JSON object frame in
+    `receive_json`.
     When the channel layer's Redis is unreachable, or does not answer a call within
     CHANNEL_LAYER_TIMEOUT seconds (every call but the layer's idle `receive` has that deadline:
     DeadlineLayer), the socket closes with 1013 (try again later), accepted first if the failure
@@ -82,12 +86,38 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
     chat message delivered: subclasses reach the database through database_sync_to_async only.
     """
 
-    accepted = False
-    client_gone = False
-    session_watch = None  # the TimerHandle of the next deadline, or the task of its step
+    # One consumer per open socket, so its own attributes are slots. Measured reason: in the
+    # instance dict, CPython 3.11 gave each consumer a dict of its own (768 B per idle socket by
+    # tracemalloc): a burst of handshakes used up the room of the class's shared key table
+    # before the attributes set after the handshake's first await were in it.
+    __slots__ = (
+        "_channel_layer",
+        "accepted",
+        "client_gone",
+        "expires_at",
+        "holds_slot",
+        "joined_groups",
+        "max_frame_bytes",
+        "message_rate",
+        "session_watch",
+        "slots",
+    )
     # The application subprotocol this consumer speaks, accepted when the client offers it.
     subprotocol = None
-    _channel_layer = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._channel_layer = None
+        self.accepted = False
+        self.client_gone = False
+        self.expires_at = None
+        self.holds_slot = False
+        self.joined_groups = ()  # each group once, in the order joined
+        self.max_frame_bytes = None
+        self.message_rate = None  # made at the socket's first frame (message_limit)
+        # The next deadline's SharedDeadline or TimerHandle, or the task of its step.
+        self.session_watch = None
+        self.slots = None
 
     @property
     def channel_layer(self):
@@ -96,31 +126,49 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
     @channel_layer.setter
     def channel_layer(self, layer):
         # Channels sets it, then calls new_channel() on it: that call gets its deadline too.
-        self._channel_layer = None if layer is None else DeadlineLayer(layer)
+        self._channel_layer = None if layer is None else DeadlineLayer.around(layer)
 
-    async def __call__(self, scope, receive, send):
-        # Every channel-layer call (join, the layer's receive loop, send, leave) runs under here.
-        try:
-            await super().__call__(scope, receive, send)
-        except REDIS_UNAVAILABLE as error:
-            logger.warning("Redis unavailable, closed %s: %s", scope["path"], error)
-            if not self.client_gone:
-                # Channels stores `send` only after new_channel(), which may be what failed.
-                self.base_send = send
-                if not self.accepted:
-                    await self.accept(self.offered_subprotocol())
-                await self.close(*TRY_AGAIN_LATER)
-            # websocket_disconnect will not run: leave here what the socket joined.
-            await self.leave_groups()
+    @classmethod
+    def as_asgi(cls, **initkwargs):
+        """Channels' ASGI application of this consumer, which also handles a Redis outage met
+        by any channel-layer call of the socket (join, the layer's receive loop, send, leave).
+
+        The handling is in the application rather than in an override of __call__. Measured
+        reason: that override's coroutine lived as long as the socket (0.26 KiB per idle
+        socket, by tracemalloc).
+        """
+        channels_app = super().as_asgi(**initkwargs)
+
+        async def app(scope, receive, send):
+            consumer = cls(**initkwargs)
+            try:
+                await consumer(scope, receive, send)
+            except REDIS_UNAVAILABLE as error:
+                await consumer.redis_unavailable(scope, send, error)
+
+        # Channels' name, docstring, consumer_class and consumer_initkwargs.
+        return functools.update_wrapper(app, channels_app)
+
+    async def redis_unavailable(self, scope, send, error):
+        """Close the socket with 1013 after a Redis outage ended its consumer, accepting it first
+        if the outage came during its handshake."""
+        logger.warning("Redis unavailable, closed %s: %s", scope["path"], error)
+        if not self.client_gone:
+            # Channels stores `send` only after new_channel(), which may be what failed.
+            self.base_send = send
+            if not self.accepted:
+                await self.accept(self.offered_subprotocol())
+            await self.close(*TRY_AGAIN_LATER)
+        # websocket_disconnect will not run: stop the watch and leave what the socket joined.
+        self.stop_session_watch()
+        await self.leave_groups()
 
     async def accept(self, subprotocol=None, headers=None):
         await super().accept(subprotocol, headers)
         self.accepted = True
 
     async def websocket_connect(self, message):
-        self.joined_groups = set()
         self.expires_at = self.scope.get("auth_expires_at")
-        self.message_rate = self.message_limit()
         self.max_frame_bytes = settings.WS_MAX_FRAME_BYTES
         self.slots = self.connection_limit()
         if not await self.slots.acquire(self.scope["user"].pk, self.channel_name, self.deadline()):
@@ -137,7 +185,7 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
         self.client_gone = True  # from here on there is no socket left to close
         self.stop_session_watch()
         outage = await self.leave_groups()
-        if getattr(self, "holds_slot", False):
+        if self.holds_slot:
             try:
                 await self.slots.release(self.scope["user"].pk, self.channel_name)
             except REDIS_UNAVAILABLE as error:
@@ -150,12 +198,12 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
         """Leave every group the socket joined, or began to join; the outage met on the way, if
         any. A leave that passes its deadline still finishes, unawaited (DeadlineLayer)."""
         outage = None
-        for group in getattr(self, "joined_groups", ()):
+        for group in self.joined_groups:
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
             except REDIS_UNAVAILABLE as error:
                 outage = error
-        self.joined_groups = set()
+        self.joined_groups = ()
         return outage
 
     def message_limit(self) -> MessageRate:
@@ -178,15 +226,18 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
     async def join_group(self, group):
         # Counted as joined before the layer is asked: a join that fails past its deadline may
         # have registered the member all the same, and the socket leaves it on its way out.
-        self.joined_groups.add(group)
+        if group not in self.joined_groups:
+            self.joined_groups = (*self.joined_groups, group)
         await self.channel_layer.group_add(group, self.channel_name)
 
     def start_session_watch(self):
         """Schedule the socket's next deadline: its credential's expiry, or re-joining its groups
         before a channel layer with a group_expiry forgets them (the core layer).
 
-        A timer rather than a sleeping task: an idle socket holds one TimerHandle, 0.9 KiB less
-        than a task by tracemalloc. When it fires, a short task does the step and schedules the
+        Timers rather than sleeping tasks (a task cost 0.9 KiB more per idle socket, by
+        tracemalloc): the expiry's is shared with every socket of this event loop whose
+        credential expires at the same moment (realtime.deadlines), the re-join's is the
+        socket's own TimerHandle. When one fires, a short task does the step and schedules the
         next one.
         """
         group_expiry = getattr(self.channel_layer, "group_expiry", None)
@@ -194,22 +245,24 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
         remaining = self.seconds_left()
         if remaining is None and rejoin_every is None:
             self.session_watch = None  # no expiry, and a layer that forgets no member
-            return
-        if rejoin_every is None or (remaining is not None and remaining <= rejoin_every):
-            delay, step = max(remaining, 0), self.expire
+        elif rejoin_every is None or (remaining is not None and remaining <= rejoin_every):
+            self.session_watch = shared_deadline(self.deadline(), self)
         else:
-            delay, step = rejoin_every, self.rejoin_groups
-        self.session_watch = asyncio.get_running_loop().call_later(
-            delay, self.session_deadline, step
-        )
+            loop = asyncio.get_running_loop()
+            self.session_watch = loop.call_later(rejoin_every, self.rejoin_due)
 
     def stop_session_watch(self):
-        if self.session_watch is not None:
-            self.session_watch.cancel()  # a TimerHandle, or the task of a step under way
-            self.session_watch = None
+        watch, self.session_watch = self.session_watch, None
+        if isinstance(watch, SharedDeadline):
+            watch.leave(self)
+        elif watch is not None:
+            watch.cancel()  # a TimerHandle, or the task of a step under way
 
-    def session_deadline(self, step):
-        self.session_watch = asyncio.ensure_future(step())
+    def expiry_due(self):
+        self.session_watch = asyncio.ensure_future(self.expire())
+
+    def rejoin_due(self):
+        self.session_watch = asyncio.ensure_future(self.rejoin_groups())
 
     async def expire(self):
         if self.seconds_left() > 0:  # the loop's clock ran ahead of the wall clock
@@ -255,6 +308,9 @@ class SessionConsumer(LoopDispatchMixin, AsyncWebsocketConsumer):
         if frame_bytes_over(text_data, bytes_data, self.max_frame_bytes):
             await self.close(*MESSAGE_TOO_BIG)
             return
+        if self.message_rate is None:
+            # Made at the first frame, full: as full as one made at the handshake would be now.
+            self.message_rate = self.message_limit()
         if (verdict := self.message_rate.take()) is not ALLOWED:
             if verdict is CLOSE:
                 await self.close(*RATE_LIMITED)
@@ -332,11 +388,15 @@ class ChatConsumer(SessionConsumer):
     `history` frame with `gap_too_old` instead, as on resume, before the live message.
     """
 
+    __slots__ = ("epoch", "position", "presence_ref", "room", "room_group")
     subprotocol = "chat.v1"
-    # The socket's epoch and the last position it delivered; None: it asked for no history.
-    epoch = None
-    position = None
-    presence_ref = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The socket's epoch and the last position it delivered; None: it asked for no history.
+        self.epoch = self.position = None
+        self.presence_ref = None  # its entry in the room's presence, once it has one
+        self.room = self.room_group = None
 
     async def connect(self):
         self.room = self.scope["url_route"]["kwargs"]["room"]

@@ -23,9 +23,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 
-from realtime.redis_client import cache_redis, uses_redis
+from realtime.redis_client import cache_key, cache_redis, uses_redis
 
 # What a client can hold without rounding: JavaScript's largest exact integer.
 MAX_POSITION = 2**53 - 1
@@ -110,7 +109,7 @@ def new_epoch() -> str:
 
 def history_keys(room: str) -> tuple[str, str]:
     # Under the cache's key prefix, like the tickets: one namespace per project (and test run).
-    return cache.make_key(f"history-meta:{room}"), cache.make_key(f"history:{room}")
+    return cache_key(f"history-meta:{room}"), cache_key(f"history:{room}")
 
 
 # KEYS: the room's meta hash (e: epoch, s: last position), its stream (entry ID: position-0,

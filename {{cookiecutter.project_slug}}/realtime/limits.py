@@ -22,9 +22,8 @@ import time
 from contextlib import suppress
 
 from django.conf import settings
-from django.core.cache import cache
 
-from realtime.redis_client import cache_redis, uses_redis
+from realtime.redis_client import cache_key, cache_redis, uses_redis
 from realtime.redis_outages import REDIS_UNAVAILABLE
 
 ALLOWED, REFUSED, CLOSE = "allowed", "refused", "close"
@@ -68,7 +67,7 @@ class MessageRate:
 
 def slot_key(user_pk) -> str:
     # Under the cache's key prefix, like the tickets: one namespace per project (and test run).
-    return cache.make_key(f"ws-connections:{user_pk}")
+    return cache_key(f"ws-connections:{user_pk}")
 
 
 # Atomic, so that concurrent handshakes of one user never exceed the limit together.

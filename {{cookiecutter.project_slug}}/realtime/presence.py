@@ -29,9 +29,8 @@ from contextlib import suppress
 
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.cache import cache
 
-from realtime.redis_client import cache_redis, uses_redis
+from realtime.redis_client import cache_key, cache_redis, uses_redis
 from realtime.redis_outages import REDIS_UNAVAILABLE, within_deadline
 
 logger = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ def group_by_user(metas: dict[str, str]) -> dict[str, dict]:
 
 
 def presence_keys(room: str) -> tuple[str, str]:
-    return cache.make_key(f"presence:{room}"), cache.make_key(f"presence-expiry:{room}")
+    return cache_key(f"presence:{room}"), cache_key(f"presence-expiry:{room}")
 
 
 # KEYS: the room's hash (ref -> meta), its sorted set (ref -> expiry). ARGV: now, the entries'

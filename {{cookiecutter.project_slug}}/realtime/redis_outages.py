@@ -17,6 +17,7 @@ leave goes on after its caller's deadline until it is done (FINISHED_PAST_THE_DE
 import asyncio
 import functools
 import logging
+import weakref
 
 from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -61,12 +62,27 @@ async def within_deadline(awaitable):
         raise RedisTimeoutError(f"the channel layer did not answer within {seconds} s") from None
 
 
+# id(layer) -> its DeadlineLayer, while anything holds that (which holds the layer, so that the id
+# is not reused meanwhile).
+_deadline_layers: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
 class DeadlineLayer:
     """A channel layer whose calls in BOUNDED_LAYER_CALLS each end `within_deadline`; everything
-    else (receive, attributes such as group_expiry) is the layer's own."""
+    else (receive, attributes such as group_expiry) is the layer's own.
+
+    `DeadlineLayer.around(layer)` gives the one wrapper of a layer object, which every consumer
+    on that layer shares.
+    """
 
     def __init__(self, layer):
         self.layer = layer
+
+    @classmethod
+    def around(cls, layer) -> "DeadlineLayer":
+        if (wrapper := _deadline_layers.get(id(layer))) is None:
+            wrapper = _deadline_layers[id(layer)] = cls(layer)
+        return wrapper
 
     def __getattr__(self, name):
         attribute = getattr(self.layer, name)

@@ -14,6 +14,7 @@ REDIS_UNAVAILABLE instead of hanging.
 """
 
 import logging
+import sys
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -24,8 +25,9 @@ logger = logging.getLogger(__name__)
 
 
 def user_group(user_pk) -> str:
-    """The channel-layer group holding every socket of one user."""
-    return f"user.{user_pk}"
+    """The channel-layer group holding every socket of one user. Interned, as realtime.models'
+    group names: each of the user's open sockets holds it."""
+    return sys.intern(f"user.{user_pk}")
 
 
 async def revoke_sessions(user_pk, session_id: str | None = None) -> None:

@@ -29,7 +29,7 @@ from rest_framework_simplejwt.settings import api_settings
 
 from realtime.credentials import Authentication
 from realtime.recent_answers import recent_answers
-from realtime.redis_client import cache_redis, uses_redis
+from realtime.redis_client import cache_key, cache_redis, uses_redis
 from realtime.redis_outages import REDIS_UNAVAILABLE
 from realtime.sign_ins import check_user, revoke_claim_of
 
@@ -71,9 +71,10 @@ class RedisTicketStore:
         return False
 
     async def take(self, key: str) -> dict | None:
-        # make_key, not make_and_validate_key: the ticket matched TICKET_PATTERN, so the key has
-        # nothing to warn about, and checking it character by character costs every handshake.
-        value = await (await cache_redis()).execute("GETDEL", cache.make_key(key))
+        # cache_key (make_key), not make_and_validate_key: the ticket matched TICKET_PATTERN, so
+        # the key has nothing to warn about, and checking it character by character costs every
+        # handshake.
+        value = await (await cache_redis()).execute("GETDEL", cache_key(key))
         return None if value is None else json.loads(value)
 
     @staticmethod

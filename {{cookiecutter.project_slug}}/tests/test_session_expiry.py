@@ -40,7 +40,7 @@ async def test_the_timer_is_cancelled_on_disconnect(
     communicator, ws_credentials, user, monkeypatch
 ):
     fired = asyncio.Event()
-    monkeypatch.setattr(SessionConsumer, "session_deadline", lambda consumer, step: fired.set())
+    monkeypatch.setattr(SessionConsumer, "expiry_due", lambda consumer: fired.set())
     comm = await open_socket(communicator, ws_credentials, user, lifetime=timedelta(seconds=2))
 
     await comm.disconnect()
