@@ -10,6 +10,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from realtime.consumers import SessionConsumer
 from tests.communicators import open_socket
+from tests.credentials import ws_credentials_for
 
 CLOSE_TOKEN_EXPIRED = {"type": "websocket.close", "code": 4401, "reason": "token_expired"}
 CLOSE_AUTH_FAILED = {"type": "websocket.close", "code": 4403, "reason": "auth_failed"}
@@ -48,6 +49,21 @@ async def test_the_timer_is_cancelled_on_disconnect(
     # The token expires within 2 s: a timer left behind fires by then.
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(fired.wait(), timeout=2.5)
+
+
+async def test_a_socket_leaving_a_shared_expiry_leaves_the_others_due(
+    communicator, user, access_token
+):
+    """Sockets whose tokens expire at the same moment share one timer (realtime.deadlines): one
+    that closes takes only itself off it."""
+    access = access_token(user, lifetime=timedelta(seconds=2))
+    leaving, staying = [communicator(**await ws_credentials_for(access)) for _ in range(2)]
+    for comm in (leaving, staying):
+        assert (await comm.connect())[0]
+
+    await leaving.disconnect()
+
+    assert await staying.receive_output(timeout=4) == CLOSE_TOKEN_EXPIRED
 
 
 # In-band refresh
