@@ -1,9 +1,10 @@
 """The demo page in headless Chromium, for the tests that drive it: the browser, a development
 server (DEBUG on) shared by a test module, and DemoPage, a tab used as a person would use it.
 
-Playwright drives the system's Chromium (Debian: `apt-get install chromium`; the CHROMIUM variable
-names another binary): Playwright's own browser download is not needed. Without Chromium these
-tests skip, or fail with REQUIRE_BROWSER=1 (CI).
+Playwright drives the system's Chromium: its headless shell when there is one (Debian:
+`apt-get install chromium-headless-shell`), else the browser (`apt-get install chromium`); the
+CHROMIUM variable names another binary. Playwright's own browser download is not needed. Without
+Chromium these tests skip, or fail with REQUIRE_BROWSER=1 (CI).
 """
 
 import os
@@ -36,10 +37,21 @@ def browser_required() -> bool:
 
 
 def chromium_executable() -> str:
-    """Chromium's path; skips (or, with REQUIRE_BROWSER=1, fails) when there is none."""
-    executable = os.environ.get("CHROMIUM") or shutil.which("chromium")
+    """Chromium's path; skips (or, with REQUIRE_BROWSER=1, fails) when there is none.
+
+    The headless shell first, as Playwright itself uses for headless runs: the whole suite took
+    48 to 51 s with it and 62 s with the full browser, on two cores.
+    """
+    executable = (
+        os.environ.get("CHROMIUM")
+        or shutil.which("chromium-headless-shell")
+        or shutil.which("chromium")
+    )
     if not executable or not Path(executable).is_file():
-        message = "needs Chromium: apt-get install chromium, or set CHROMIUM to its path"
+        message = (
+            "needs Chromium: apt-get install chromium-headless-shell (or chromium), "
+            "or set CHROMIUM to its path"
+        )
         if browser_required():
             pytest.fail(f"{message} (REQUIRE_BROWSER is set)")
         pytest.skip(message)
